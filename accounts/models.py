@@ -1,0 +1,135 @@
+from django.contrib.auth.models import AbstractBaseUser, BaseUserManager, PermissionsMixin
+from django.db import models
+from django.utils import timezone
+
+from accounts.catalog import ALL_CODES
+from core.models import TenantQuerySet, TimeStampedModel, UUIDModel
+
+
+class UserQuerySet(TenantQuerySet):
+    def active(self):
+        return self.filter(is_active=True)
+
+
+class UserManager(BaseUserManager.from_queryset(UserQuerySet)):
+    use_in_migrations = True
+
+    def _create(self, email, password, **extra):
+        if not email:
+            raise ValueError("An email address is required.")
+        user = self.model(email=self.normalize_email(email).lower(), **extra)
+        user.set_password(password)
+        user.save(using=self._db)
+        return user
+
+    def create_user(self, email, password=None, **extra):
+        extra.setdefault("is_staff", False)
+        extra.setdefault("is_superuser", False)
+        return self._create(email, password, **extra)
+
+    def create_superuser(self, email, password=None, **extra):
+        extra["is_staff"] = True
+        extra["is_superuser"] = True
+        return self._create(email, password, **extra)
+
+    def get_by_natural_key(self, username):
+        return self.get(**{f"{self.model.USERNAME_FIELD}__iexact": username})
+
+
+class User(AbstractBaseUser, PermissionsMixin, UUIDModel):
+    """Logs in with e-mail. Belongs to one organization (platform superusers to none).
+
+    Never hard-deleted: deactivation (``is_active=False``) is the soft delete and
+    keeps every decision and audit row pointing at a real person.
+    """
+
+    email = models.EmailField(unique=True)
+    first_name = models.CharField(max_length=150, blank=True)
+    last_name = models.CharField(max_length=150, blank=True)
+    organization = models.ForeignKey(
+        "organizations.Organization", null=True, blank=True, on_delete=models.PROTECT, related_name="users"
+    )
+    department = models.ForeignKey(
+        "organizations.Department", null=True, blank=True, on_delete=models.SET_NULL, related_name="members"
+    )
+    manager = models.ForeignKey("self", null=True, blank=True, on_delete=models.SET_NULL, related_name="reports")
+    title = models.CharField(max_length=150, blank=True)
+    is_active = models.BooleanField(default=True)
+    is_staff = models.BooleanField(default=False, help_text="Can log into the admin (scoped to the organization).")
+    date_joined = models.DateTimeField(default=timezone.now)
+    deactivated_at = models.DateTimeField(null=True, blank=True)
+
+    objects = UserManager()
+
+    USERNAME_FIELD = "email"
+    EMAIL_FIELD = "email"
+    REQUIRED_FIELDS: list[str] = []
+
+    class Meta:
+        ordering = ["email"]
+        indexes = [models.Index(fields=["organization", "is_active"])]
+
+    def __str__(self) -> str:
+        return self.email
+
+    def get_full_name(self) -> str:
+        return f"{self.first_name} {self.last_name}".strip() or self.email
+
+    def get_short_name(self) -> str:
+        return self.first_name or self.email
+
+    @property
+    def permission_codes(self) -> frozenset[str]:
+        """Catalog codes granted by the user's roles, cached on the instance."""
+        cached = getattr(self, "_permission_codes", None)
+        if cached is None:
+            if not self.is_active:
+                cached = frozenset()
+            elif self.is_superuser:
+                cached = ALL_CODES
+            else:
+                codes: set[str] = set()
+                for perms in Role.objects.filter(memberships__user=self).values_list("permissions", flat=True):
+                    codes.update(perms or [])
+                cached = frozenset(codes & ALL_CODES)
+            self._permission_codes = cached
+        return cached
+
+    def has_code(self, code: str) -> bool:
+        return code in self.permission_codes
+
+    @property
+    def role_slugs(self) -> list[str]:
+        return sorted(Role.objects.filter(memberships__user=self).values_list("slug", flat=True))
+
+
+class Role(TimeStampedModel):
+    organization = models.ForeignKey("organizations.Organization", on_delete=models.CASCADE, related_name="roles")
+    slug = models.SlugField(max_length=64)
+    name = models.CharField(max_length=150)
+    description = models.TextField(blank=True)
+    permissions = models.JSONField(default=list, blank=True, help_text="Permission codes from the catalog.")
+    is_builtin = models.BooleanField(default=False)
+
+    objects = models.Manager.from_queryset(TenantQuerySet)()
+
+    class Meta:
+        ordering = ["slug"]
+        constraints = [models.UniqueConstraint(fields=["organization", "slug"], name="uniq_role_slug_per_org")]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.slug})"
+
+
+class RoleMembership(TimeStampedModel):
+    organization = models.ForeignKey("organizations.Organization", on_delete=models.CASCADE, related_name="+")
+    role = models.ForeignKey(Role, on_delete=models.CASCADE, related_name="memberships")
+    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="role_memberships")
+
+    objects = models.Manager.from_queryset(TenantQuerySet)()
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["role", "user"], name="uniq_role_member")]
+
+    def __str__(self) -> str:
+        return f"{self.user} in {self.role.slug}"

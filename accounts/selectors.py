@@ -1,0 +1,24 @@
+from accounts.models import Role, RoleMembership, User
+
+
+def users_for(*, organization):
+    return User.objects.for_organization(organization).select_related("department", "manager", "organization")
+
+
+def roles_for(*, organization):
+    return Role.objects.for_organization(organization)
+
+
+def role_members(*, role):
+    return (
+        RoleMembership.objects.for_organization(role.organization_id)
+        .filter(role=role)
+        .select_related("user")
+        .order_by("user__email")
+    )
+
+
+def users_with_role(*, organization, slug: str):
+    return User.objects.for_organization(organization).filter(
+        is_active=True, role_memberships__role__slug=slug, role_memberships__role__organization=organization
+    )

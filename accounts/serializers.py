@@ -1,0 +1,140 @@
+from django.contrib.auth.password_validation import validate_password  # noqa: F401 - documented in schema
+from rest_framework import serializers
+
+from accounts.catalog import CATALOG
+from accounts.models import Role, User
+from core.api import OrgRelatedField
+from organizations.models import Department
+
+
+class LoginInputSerializer(serializers.Serializer):
+    email = serializers.EmailField()
+    password = serializers.CharField(trim_whitespace=False, max_length=256)
+
+
+class RefreshInputSerializer(serializers.Serializer):
+    refresh = serializers.CharField()
+
+
+class TokenPairSerializer(serializers.Serializer):
+    access = serializers.CharField()
+    refresh = serializers.CharField()
+
+
+class OrganizationBriefSerializer(serializers.Serializer):
+    id = serializers.UUIDField()
+    slug = serializers.CharField()
+    name = serializers.CharField()
+
+
+class DepartmentBriefSerializer(serializers.Serializer):
+    id = serializers.UUIDField()
+    name = serializers.CharField()
+
+
+class MeSerializer(serializers.ModelSerializer):
+    organization = OrganizationBriefSerializer(allow_null=True)
+    department = DepartmentBriefSerializer(allow_null=True)
+    roles = serializers.SerializerMethodField()
+    permissions = serializers.SerializerMethodField()
+
+    class Meta:
+        model = User
+        fields = [
+            "id",
+            "email",
+            "first_name",
+            "last_name",
+            "title",
+            "organization",
+            "department",
+            "manager",
+            "is_staff",
+            "roles",
+            "permissions",
+        ]
+
+    def get_roles(self, user) -> list[str]:
+        return user.role_slugs
+
+    def get_permissions(self, user) -> list[str]:
+        return sorted(user.permission_codes)
+
+
+class LoginOutputSerializer(TokenPairSerializer):
+    user = MeSerializer()
+
+
+class PasswordChangeSerializer(serializers.Serializer):
+    old_password = serializers.CharField(trim_whitespace=False)
+    new_password = serializers.CharField(trim_whitespace=False, max_length=256)
+
+
+def _departments(org):
+    return Department.objects.for_organization(org) if org else Department.objects.none()
+
+
+def _users(org):
+    return User.objects.for_organization(org) if org else User.objects.none()
+
+
+class UserSerializer(serializers.ModelSerializer):
+    department = OrgRelatedField(scope=_departments, allow_null=True, required=False)
+    manager = OrgRelatedField(scope=_users, allow_null=True, required=False)
+    roles = serializers.SerializerMethodField()
+
+    class Meta:
+        model = User
+        fields = [
+            "id",
+            "email",
+            "first_name",
+            "last_name",
+            "title",
+            "department",
+            "manager",
+            "is_active",
+            "is_staff",
+            "roles",
+            "date_joined",
+            "deactivated_at",
+        ]
+        read_only_fields = ["id", "is_active", "date_joined", "deactivated_at"]
+
+    def get_roles(self, user) -> list[str]:
+        prefetched = getattr(user, "prefetched_roles", None)
+        if prefetched is not None:
+            return sorted(m.role.slug for m in prefetched)
+        return user.role_slugs
+
+
+class UserCreateSerializer(UserSerializer):
+    password = serializers.CharField(write_only=True, required=False, trim_whitespace=False, max_length=256)
+    role_slugs = serializers.ListField(child=serializers.SlugField(), required=False, write_only=True)
+
+    class Meta(UserSerializer.Meta):
+        fields = [*UserSerializer.Meta.fields, "password", "role_slugs"]
+
+
+class UserUpdateSerializer(UserSerializer):
+    class Meta(UserSerializer.Meta):
+        read_only_fields = [*UserSerializer.Meta.read_only_fields, "email"]
+
+
+class RoleSerializer(serializers.ModelSerializer):
+    permissions = serializers.ListField(child=serializers.ChoiceField(choices=sorted(CATALOG)), required=False)
+
+    class Meta:
+        model = Role
+        fields = ["id", "slug", "name", "description", "permissions", "is_builtin", "created_at"]
+        read_only_fields = ["id", "is_builtin", "created_at"]
+
+
+class RoleMemberInputSerializer(serializers.Serializer):
+    user = OrgRelatedField(scope=_users)
+
+
+class RoleMemberSerializer(serializers.Serializer):
+    id = serializers.UUIDField(source="user.id")
+    email = serializers.EmailField(source="user.email")
+    added_at = serializers.DateTimeField(source="created_at")

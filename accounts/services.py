@@ -1,0 +1,350 @@
+"""Every change to users, roles and sessions (tokens). One transaction each, audited."""
+
+from django.contrib.auth import authenticate, password_validation
+from django.db import transaction
+from django.utils import timezone
+from django_ratelimit.core import is_ratelimited
+from rest_framework_simplejwt.exceptions import TokenError
+from rest_framework_simplejwt.token_blacklist.models import BlacklistedToken, OutstandingToken
+from rest_framework_simplejwt.tokens import RefreshToken
+
+from accounts.catalog import ALL_CODES
+from accounts.models import Role, RoleMembership, User
+from auditlogs.services import audit_record, model_changes, snapshot
+from core.exceptions import Conflict, NotAuthenticated, RateLimited, ValidationFailed
+
+USER_FIELDS = ["email", "first_name", "last_name", "department_id", "manager_id", "title", "is_staff", "is_active"]
+ROLE_FIELDS = ["slug", "name", "description", "permissions"]
+
+
+# --- Sessions ---------------------------------------------------------------------
+
+
+def _rate_seconds(rate: str) -> int:
+    unit = rate.split("/")[1] if "/" in rate else "m"
+    return {"s": 1, "m": 60, "h": 3600, "d": 86400}.get(unit[-1:], 60)
+
+
+def check_login_rate(*, request, email: str) -> None:
+    from django.conf import settings
+
+    for group, key, rate in (
+        ("login-ip", "ip", settings.LOGIN_RATE_PER_IP),
+        ("login-account", lambda g, r: email.lower(), settings.LOGIN_RATE_PER_ACCOUNT),
+    ):
+        if is_ratelimited(request, group=group, key=key, rate=rate, increment=True):
+            raise RateLimited(retry_after=_rate_seconds(rate))
+
+
+def _tokens_for(user: User) -> dict:
+    refresh = RefreshToken.for_user(user)
+    return {"access": str(refresh.access_token), "refresh": str(refresh)}
+
+
+def login(*, email: str, password: str) -> tuple[User, dict]:
+    user = authenticate(username=email.strip().lower(), password=password)
+    if user is None or not user.is_active:
+        known = User.objects.filter(email__iexact=email.strip()).first()
+        with transaction.atomic():
+            audit_record(
+                action="user.login_failed",
+                actor=None,
+                organization=known.organization_id if known else None,
+                target=known,
+                target_type="accounts.user",
+                target_repr=email[:300],
+            )
+        raise NotAuthenticated("Invalid email or password.", code="invalid_credentials")
+    with transaction.atomic():
+        tokens = _tokens_for(user)
+        User.objects.filter(pk=user.pk).update(last_login=timezone.now())
+        audit_record(action="user.login", actor=user, target=user)
+    return user, tokens
+
+
+def _blacklist_locked(jti: str) -> OutstandingToken:
+    """Lock the outstanding token row so concurrent rotations of one token serialize."""
+    outstanding = OutstandingToken.objects.select_for_update(of=("self",)).filter(jti=jti).first()
+    if outstanding is None or BlacklistedToken.objects.filter(token=outstanding).exists():
+        raise NotAuthenticated("Token is invalid or expired.", code="token_not_valid")
+    BlacklistedToken.objects.create(token=outstanding)
+    return outstanding
+
+
+def refresh_tokens(*, refresh: str) -> dict:
+    """Rotate: the presented refresh dies, a new pair is issued. Exactly one of N racing calls wins."""
+    try:
+        token = RefreshToken(refresh)
+    except TokenError:
+        raise NotAuthenticated("Token is invalid or expired.", code="token_not_valid") from None
+    with transaction.atomic():
+        outstanding = _blacklist_locked(token["jti"])
+        user = User.objects.filter(pk=token.get("user_id"), is_active=True).first()
+        if user is None or outstanding.user_id != user.pk:
+            raise NotAuthenticated("User not found or inactive.", code="user_inactive")
+        return _tokens_for(user)
+
+
+def logout(*, user: User, refresh: str) -> None:
+    try:
+        token = RefreshToken(refresh)
+    except TokenError:
+        raise NotAuthenticated("Token is invalid or expired.", code="token_not_valid") from None
+    if str(token.get("user_id")) != str(user.pk):
+        raise ValidationFailed(details={"refresh": ["This token belongs to another user."]})
+    with transaction.atomic():
+        _blacklist_locked(token["jti"])
+        audit_record(action="user.logout", actor=user, target=user)
+
+
+def _revoke_all_refresh_tokens(user: User) -> None:
+    live = OutstandingToken.objects.filter(user=user).exclude(blacklistedtoken__isnull=False)
+    BlacklistedToken.objects.bulk_create([BlacklistedToken(token=t) for t in live], ignore_conflicts=True)
+
+
+def password_change(*, user: User, old_password: str, new_password: str) -> None:
+    if not user.check_password(old_password):
+        raise ValidationFailed(details={"old_password": ["The current password is wrong."]})
+    try:
+        password_validation.validate_password(new_password, user)
+    except Exception as exc:  # django ValidationError
+        raise ValidationFailed(details={"new_password": list(getattr(exc, "messages", [str(exc)]))}) from None
+    with transaction.atomic():
+        user.set_password(new_password)
+        user.save(update_fields=["password"])
+        _revoke_all_refresh_tokens(user)
+        audit_record(action="password.changed", actor=user, target=user)
+
+
+# --- Users ------------------------------------------------------------------------
+
+
+def _check_same_org(organization, **related) -> None:
+    for name, obj in related.items():
+        if obj is not None and getattr(obj, "organization_id", None) != organization.pk:
+            raise ValidationFailed(details={name: ["Must belong to your organization."]})
+
+
+def user_create(
+    *,
+    actor: User | None,
+    organization,
+    email: str,
+    password: str | None = None,
+    first_name: str = "",
+    last_name: str = "",
+    department=None,
+    manager: User | None = None,
+    title: str = "",
+    is_staff: bool = False,
+    roles: list[str] | None = None,
+) -> User:
+    email = email.strip().lower()
+    if User.objects.filter(email__iexact=email).exists():
+        raise ValidationFailed(details={"email": ["A user with this email already exists."]})
+    _check_same_org(organization, department=department, manager=manager)
+    if password:
+        try:
+            password_validation.validate_password(
+                password, User(email=email, first_name=first_name, last_name=last_name)
+            )
+        except Exception as exc:
+            raise ValidationFailed(details={"password": list(getattr(exc, "messages", [str(exc)]))}) from None
+    with transaction.atomic():
+        user = User.objects.create_user(
+            email=email,
+            password=password,
+            organization=organization,
+            first_name=first_name,
+            last_name=last_name,
+            department=department,
+            manager=manager,
+            title=title,
+            is_staff=is_staff,
+        )
+        if not password:
+            user.set_unusable_password()
+            user.save(update_fields=["password"])
+        audit_record(
+            action="user.created",
+            actor=actor,
+            organization=organization,
+            target=user,
+            changes=model_changes(user, None, USER_FIELDS),
+        )
+        for slug in roles or []:
+            role = Role.objects.for_organization(organization).filter(slug=slug).first()
+            if role is None:
+                raise ValidationFailed(details={"roles": [f"Unknown role {slug!r}."]})
+            role_member_add(actor=actor, role=role, user=user)
+    return user
+
+
+def user_update(*, actor: User | None, user: User, **fields) -> User:
+    allowed = {"first_name", "last_name", "department", "manager", "title", "is_staff"}
+    unknown = set(fields) - allowed
+    if unknown:
+        raise ValidationFailed(details={name: ["This field cannot be changed here."] for name in unknown})
+    _check_same_org(user.organization, department=fields.get("department"), manager=fields.get("manager"))
+    if fields.get("manager") is not None and fields["manager"].pk == user.pk:
+        raise ValidationFailed(details={"manager": ["A user cannot be their own manager."]})
+    with transaction.atomic():
+        before = snapshot(user, USER_FIELDS)
+        for name, value in fields.items():
+            setattr(user, name, value)
+        user.save()
+        changes = model_changes(user, before, USER_FIELDS)
+        if changes:
+            audit_record(
+                action="user.updated", actor=actor, organization=user.organization_id, target=user, changes=changes
+            )
+    return user
+
+
+def user_deactivate(*, actor: User | None, user: User) -> User:
+    """The soft delete of a user: no login, every token dead, history kept."""
+    if actor is not None and actor.pk == user.pk:
+        raise Conflict("You cannot deactivate yourself.", code="cannot_deactivate_self")
+    if not user.is_active:
+        return user
+    with transaction.atomic():
+        user.is_active = False
+        user.deactivated_at = timezone.now()
+        user.save(update_fields=["is_active", "deactivated_at"])
+        _revoke_all_refresh_tokens(user)
+        audit_record(
+            action="user.deactivated",
+            actor=actor,
+            organization=user.organization_id,
+            target=user,
+            changes={"is_active": [True, False]},
+        )
+    return user
+
+
+def user_reactivate(*, actor: User | None, user: User) -> User:
+    if user.is_active:
+        return user
+    with transaction.atomic():
+        user.is_active = True
+        user.deactivated_at = None
+        user.save(update_fields=["is_active", "deactivated_at"])
+        audit_record(
+            action="user.updated",
+            actor=actor,
+            organization=user.organization_id,
+            target=user,
+            changes={"is_active": [False, True]},
+        )
+    return user
+
+
+# --- Roles ------------------------------------------------------------------------
+
+
+def _clean_codes(permissions) -> list[str]:
+    if not isinstance(permissions, list) or any(not isinstance(c, str) for c in permissions):
+        raise ValidationFailed(details={"permissions": ["A list of permission codes."]})
+    unknown = sorted(set(permissions) - ALL_CODES)
+    if unknown:
+        raise ValidationFailed(details={"permissions": [f"Unknown permission code(s): {', '.join(unknown)}."]})
+    return sorted(set(permissions))
+
+
+def role_create(
+    *,
+    actor: User | None,
+    organization,
+    slug: str,
+    name: str,
+    description: str = "",
+    permissions: list[str] | None = None,
+    is_builtin: bool = False,
+) -> Role:
+    if Role.objects.for_organization(organization).filter(slug=slug).exists():
+        raise ValidationFailed(details={"slug": ["A role with this slug already exists."]})
+    with transaction.atomic():
+        role = Role.objects.create(
+            organization=organization,
+            slug=slug,
+            name=name,
+            description=description,
+            permissions=_clean_codes(permissions or []),
+            is_builtin=is_builtin,
+        )
+        audit_record(
+            action="role.created",
+            actor=actor,
+            organization=organization,
+            target=role,
+            changes=model_changes(role, None, ROLE_FIELDS),
+        )
+    return role
+
+
+def role_update(*, actor: User | None, role: Role, **fields) -> Role:
+    if "permissions" in fields:
+        fields["permissions"] = _clean_codes(fields["permissions"])
+    if role.is_builtin and "slug" in fields and fields["slug"] != role.slug:
+        raise ValidationFailed(details={"slug": ["Built-in roles keep their slug."]})
+    if (
+        "slug" in fields
+        and Role.objects.for_organization(role.organization_id).filter(slug=fields["slug"]).exclude(pk=role.pk).exists()
+    ):
+        raise ValidationFailed(details={"slug": ["A role with this slug already exists."]})
+    with transaction.atomic():
+        before = snapshot(role, ROLE_FIELDS)
+        for name, value in fields.items():
+            setattr(role, name, value)
+        role.save()
+        changes = model_changes(role, before, ROLE_FIELDS)
+        if changes:
+            audit_record(
+                action="role.updated", actor=actor, organization=role.organization_id, target=role, changes=changes
+            )
+    return role
+
+
+def role_delete(*, actor: User | None, role: Role) -> None:
+    if role.is_builtin:
+        raise Conflict("Built-in roles cannot be deleted.", code="builtin_role")
+    with transaction.atomic():
+        audit_record(
+            action="role.deleted",
+            actor=actor,
+            organization=role.organization_id,
+            target=role,
+            changes=model_changes(role, None, ROLE_FIELDS),
+        )
+        role.delete()
+
+
+def role_member_add(*, actor: User | None, role: Role, user: User) -> RoleMembership:
+    if user.organization_id != role.organization_id:
+        raise ValidationFailed(details={"user": ["Must belong to your organization."]})
+    with transaction.atomic():
+        membership, created = RoleMembership.objects.get_or_create(
+            role=role, user=user, defaults={"organization_id": role.organization_id}
+        )
+        if created:
+            audit_record(
+                action="role.member_added",
+                actor=actor,
+                organization=role.organization_id,
+                target=role,
+                changes={"user": [None, user.email]},
+            )
+    return membership
+
+
+def role_member_remove(*, actor: User | None, role: Role, user: User) -> None:
+    with transaction.atomic():
+        deleted, _ = RoleMembership.objects.filter(role=role, user=user).delete()
+        if deleted:
+            audit_record(
+                action="role.member_removed",
+                actor=actor,
+                organization=role.organization_id,
+                target=role,
+                changes={"user": [user.email, None]},
+            )

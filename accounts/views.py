@@ -1,0 +1,180 @@
+from django.conf import settings
+from django.db.models import Prefetch
+from django.shortcuts import get_object_or_404
+from django_ratelimit.core import is_ratelimited
+from drf_spectacular.utils import extend_schema
+from rest_framework import status, viewsets
+from rest_framework.decorators import action
+from rest_framework.permissions import AllowAny, IsAuthenticated
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from accounts import selectors, services
+from accounts.catalog import ROLES_MANAGE, USERS_MANAGE
+from accounts.models import RoleMembership, User
+from accounts.serializers import (
+    LoginInputSerializer,
+    LoginOutputSerializer,
+    MeSerializer,
+    PasswordChangeSerializer,
+    RefreshInputSerializer,
+    RoleMemberInputSerializer,
+    RoleMemberSerializer,
+    RoleSerializer,
+    TokenPairSerializer,
+    UserCreateSerializer,
+    UserSerializer,
+    UserUpdateSerializer,
+)
+from core.api import OrgScopedViewMixin
+from core.exceptions import RateLimited
+
+
+class LoginView(APIView):
+    authentication_classes: list = []
+    permission_classes = [AllowAny]
+    throttle_classes: list = []
+
+    @extend_schema(request=LoginInputSerializer, responses={200: LoginOutputSerializer})
+    def post(self, request):
+        data = LoginInputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        services.check_login_rate(request=request._request, email=data.validated_data["email"])
+        user, tokens = services.login(email=data.validated_data["email"], password=data.validated_data["password"])
+        return Response({**tokens, "user": MeSerializer(user).data})
+
+
+class RefreshView(APIView):
+    authentication_classes: list = []
+    permission_classes = [AllowAny]
+    throttle_classes: list = []
+
+    @extend_schema(request=RefreshInputSerializer, responses={200: TokenPairSerializer})
+    def post(self, request):
+        if is_ratelimited(
+            request._request, group="refresh-ip", key="ip", rate=settings.REFRESH_RATE_PER_IP, increment=True
+        ):
+            raise RateLimited(retry_after=60)
+        data = RefreshInputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        return Response(services.refresh_tokens(refresh=data.validated_data["refresh"]))
+
+
+class LogoutView(APIView):
+    permission_classes = [IsAuthenticated]
+
+    @extend_schema(request=RefreshInputSerializer, responses={204: None})
+    def post(self, request):
+        data = RefreshInputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        services.logout(user=request.user, refresh=data.validated_data["refresh"])
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class MeView(APIView):
+    permission_classes = [IsAuthenticated]
+
+    @extend_schema(responses={200: MeSerializer})
+    def get(self, request):
+        return Response(MeSerializer(request.user).data)
+
+
+class PasswordChangeView(APIView):
+    permission_classes = [IsAuthenticated]
+
+    @extend_schema(request=PasswordChangeSerializer, responses={204: None})
+    def post(self, request):
+        data = PasswordChangeSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        services.password_change(user=request.user, **data.validated_data)
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class UserViewSet(OrgScopedViewMixin, viewsets.ModelViewSet):
+    """The organization's people. Anyone in it may read (to pick delegates); ``users.manage`` writes.
+
+    DELETE deactivates (the soft delete of a user); ``reactivate`` undoes it.
+    """
+
+    required_permissions = {"write": USERS_MANAGE}
+    filterset_fields = ["department", "is_active", "is_staff"]
+    ordering_fields = ["email", "last_name", "date_joined"]
+    ordering = ["email"]
+
+    def get_queryset(self):
+        return selectors.users_for(organization=self.organization).prefetch_related(
+            Prefetch(
+                "role_memberships", queryset=RoleMembership.objects.select_related("role"), to_attr="prefetched_roles"
+            )
+        )
+
+    def get_serializer_class(self):
+        if self.action == "create":
+            return UserCreateSerializer
+        if self.action in {"update", "partial_update"}:
+            return UserUpdateSerializer
+        return UserSerializer
+
+    def perform_create(self, serializer):
+        data = dict(serializer.validated_data)
+        serializer.instance = services.user_create(
+            actor=self.request.user, organization=self.organization, roles=data.pop("role_slugs", None), **data
+        )
+
+    def perform_update(self, serializer):
+        serializer.instance = services.user_update(
+            actor=self.request.user, user=serializer.instance, **serializer.validated_data
+        )
+
+    def destroy(self, request, *args, **kwargs):
+        services.user_deactivate(actor=request.user, user=self.get_object())
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+    @extend_schema(request=None, responses={200: UserSerializer})
+    @action(detail=True, methods=["post"])
+    def reactivate(self, request, pk=None):
+        user = services.user_reactivate(actor=request.user, user=self.get_object())
+        return Response(UserSerializer(user, context=self.get_serializer_context()).data)
+
+
+class RoleViewSet(OrgScopedViewMixin, viewsets.ModelViewSet):
+    serializer_class = RoleSerializer
+    required_permissions = {"write": ROLES_MANAGE, "members": ROLES_MANAGE, "remove_member": ROLES_MANAGE}
+    ordering = ["slug"]
+
+    def get_queryset(self):
+        return selectors.roles_for(organization=self.organization)
+
+    def perform_create(self, serializer):
+        serializer.instance = services.role_create(
+            actor=self.request.user, organization=self.organization, **serializer.validated_data
+        )
+
+    def perform_update(self, serializer):
+        serializer.instance = services.role_update(
+            actor=self.request.user, role=serializer.instance, **serializer.validated_data
+        )
+
+    def perform_destroy(self, instance):
+        services.role_delete(actor=self.request.user, role=instance)
+
+    @extend_schema(methods=["GET"], responses={200: RoleMemberSerializer(many=True)})
+    @extend_schema(methods=["POST"], request=RoleMemberInputSerializer, responses={201: RoleMemberSerializer})
+    @action(detail=True, methods=["get", "post"])
+    def members(self, request, pk=None):
+        role = self.get_object()
+        if request.method == "POST":
+            data = RoleMemberInputSerializer(data=request.data, context=self.get_serializer_context())
+            data.is_valid(raise_exception=True)
+            membership = services.role_member_add(actor=request.user, role=role, user=data.validated_data["user"])
+            return Response(RoleMemberSerializer(membership).data, status=status.HTTP_201_CREATED)
+        page = self.paginate_queryset(selectors.role_members(role=role))
+        return self.get_paginated_response(RoleMemberSerializer(page, many=True).data)
+
+    @extend_schema(request=None, responses={204: None})
+    @action(detail=True, methods=["delete"], url_path=r"members/(?P<user_id>[0-9a-f-]{36})")
+    def remove_member(self, request, pk=None, user_id=None):
+        role = self.get_object()
+        user = get_object_or_404(User.objects.for_organization(self.organization), pk=user_id)
+        services.role_member_remove(actor=request.user, role=role, user=user)
+        return Response(status=status.HTTP_204_NO_CONTENT)

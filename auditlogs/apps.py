@@ -1,0 +1,6 @@
+from django.apps import AppConfig
+
+
+class AuditlogsConfig(AppConfig):
+    name = "auditlogs"
+    verbose_name = "Audit log"

@@ -1,0 +1,23 @@
+"""Test settings: the real settings on PostgreSQL and Redis, with test-only speed-ups.
+
+Every value here can be overridden from the environment (each helper/CI job may
+point at its own database, e.g. ``DATABASE_URL=postgres://postgres@127.0.0.1/wf_ci``).
+"""
+
+import os
+
+os.environ.setdefault("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/workflow")
+os.environ.setdefault("REDIS_URL", "redis://127.0.0.1:6379/0")
+os.environ.setdefault("SECRET_KEY", "test-only-secret-key-7f3c9a1e5b2d8f4a6c0e9b7d3f1a5c8e2b4d6f")
+os.environ.setdefault("ALLOWED_HOSTS", "testserver,localhost,127.0.0.1")
+os.environ.setdefault("DEBUG", "false")
+
+from config.settings import *  # noqa: F403
+
+PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+SECURE_SSL_REDIRECT = False
+EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
+# Unit tests run Celery tasks inline; integration tests start a real worker and turn this off.
+CELERY_TASK_ALWAYS_EAGER = True
+MEDIA_ROOT = os.environ.get("MEDIA_ROOT", "/tmp/workflow-test-media")
+LOGGING["root"]["level"] = "WARNING"  # noqa: F405

@@ -1,0 +1,42 @@
+import re
+import uuid
+
+from django.conf import settings
+
+from core import context
+
+_SAFE_REQUEST_ID = re.compile(r"^[A-Za-z0-9._\-]{1,64}$")
+
+
+def _client_ip(request) -> str | None:
+    # Only trust X-Forwarded-For when the operator says a proxy sets it.
+    if settings.TRUST_X_FORWARDED_FOR:
+        forwarded = request.META.get("HTTP_X_FORWARDED_FOR", "")
+        if forwarded:
+            return forwarded.split(",")[0].strip() or None
+    return request.META.get("REMOTE_ADDR") or None
+
+
+class RequestIdMiddleware:
+    """Accepts a well-formed ``X-Request-ID`` or makes one; it is echoed back and put in every log line."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        incoming = request.headers.get("X-Request-ID", "")
+        request_id = incoming if _SAFE_REQUEST_ID.match(incoming) else uuid.uuid4().hex
+        request.request_id = request_id
+        token = context.set_current(
+            context.RequestContext(
+                request_id=request_id,
+                ip=_client_ip(request),
+                user_agent=request.headers.get("User-Agent", "")[:512],
+            )
+        )
+        try:
+            response = self.get_response(request)
+        finally:
+            context.reset(token)
+        response["X-Request-ID"] = request_id
+        return response

@@ -1,0 +1,39 @@
+"""One DRF permission class for the role catalog: views name the codes each action needs."""
+
+from rest_framework.permissions import SAFE_METHODS, BasePermission
+
+from core.exceptions import Forbidden
+
+
+class IsOrgMember(BasePermission):
+    """Authenticated, active, and belonging to an organization (tenant endpoints)."""
+
+    def has_permission(self, request, view):
+        user = request.user
+        if not (user and user.is_authenticated and user.is_active):
+            return False
+        if user.organization_id is None:
+            raise Forbidden("This endpoint needs a user that belongs to an organization.", code="no_organization")
+        return True
+
+
+class HasPermissionCode(IsOrgMember):
+    """Checks ``view.required_permissions``: a dict of action (or ``"read"``/``"write"``) to a code.
+
+    Lookup order: the view action, then ``read`` for safe methods or ``write`` otherwise.
+    A missing entry means membership is enough.
+    """
+
+    def has_permission(self, request, view):
+        if not super().has_permission(request, view):
+            return False
+        required = getattr(view, "required_permissions", {}) or {}
+        action = getattr(view, "action", None)
+        code = (
+            required.get(action)
+            if action in required
+            else required.get("read" if request.method in SAFE_METHODS else "write")
+        )
+        if code is None:
+            return True
+        return request.user.has_code(code)

@@ -1,0 +1,90 @@
+import logging
+
+from django.conf import settings
+from django.db import connection
+from django.http import JsonResponse
+
+from core.exceptions import json_error
+
+logger = logging.getLogger(__name__)
+
+
+def health_live(request):
+    return JsonResponse({"status": "ok"})
+
+
+def _check_database() -> str:
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT 1")
+        return "ok"
+    except Exception:
+        logger.warning("readiness: database down", exc_info=True)
+        return "down"
+
+
+def _check_redis() -> str:
+    import redis
+
+    try:
+        client = redis.Redis.from_url(settings.REDIS_URL, socket_connect_timeout=1, socket_timeout=1)
+        client.ping()
+        return "ok"
+    except Exception:
+        logger.warning("readiness: redis down", exc_info=True)
+        return "down"
+
+
+def health_ready(request):
+    checks = {"database": _check_database()}
+    if settings.REDIS_URL:
+        checks["redis"] = _check_redis()
+    if all(v == "ok" for v in checks.values()):
+        return JsonResponse({"status": "ok", "checks": checks})
+    return json_error(503, "service_unavailable", "A dependency is unavailable.", checks)
+
+
+def _is_api(request) -> bool:
+    return request.path.startswith("/api/")
+
+
+def handler404(request, exception=None):
+    if _is_api(request):
+        return json_error(404, "not_found", "Not found.")
+    from django.views.defaults import page_not_found
+
+    return page_not_found(request, exception)
+
+
+def handler500(request):
+    if _is_api(request):
+        return json_error(500, "server_error", "Internal server error.")
+    from django.views.defaults import server_error
+
+    return server_error(request)
+
+
+def handler403(request, exception=None):
+    if _is_api(request):
+        return json_error(403, "permission_denied", "You do not have permission to perform this action.")
+    from django.views.defaults import permission_denied
+
+    return permission_denied(request, exception)
+
+
+def handler400(request, exception=None):
+    if _is_api(request):
+        return json_error(400, "bad_request", "Bad request.")
+    from django.views.defaults import bad_request
+
+    return bad_request(request, exception)
+
+
+def ratelimited(request, exception=None):
+    response = json_error(429, "rate_limited", "Too many requests. Try again later.")
+    response["Retry-After"] = "60"
+    return response
+
+
+def api_not_found(request, *args, **kwargs):
+    return json_error(404, "not_found", "Not found.")

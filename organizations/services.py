@@ -1,0 +1,185 @@
+"""Organizations, departments and holidays. One transaction each, audited."""
+
+from django.db import transaction
+
+from accounts.catalog import BUILTIN_ROLES
+from auditlogs.services import audit_record, model_changes, snapshot
+from core.exceptions import Conflict, ValidationFailed
+from organizations.models import Department, Holiday, Organization
+
+ORG_FIELDS = ["name", "slug", "timezone", "work_days", "work_start", "work_end", "is_active"]
+DEPARTMENT_FIELDS = ["name", "parent_id", "head_id"]
+HOLIDAY_FIELDS = ["date", "name"]
+
+
+def _full_clean(instance, exclude=None) -> None:
+    from django.core.exceptions import ValidationError
+
+    try:
+        instance.full_clean(exclude=exclude, validate_unique=False, validate_constraints=False)
+    except ValidationError as exc:
+        raise ValidationFailed(details={k: [str(m) for m in v] for k, v in exc.message_dict.items()}) from None
+
+
+def organization_create(*, actor=None, name: str, slug: str, timezone: str = "UTC", **calendar) -> Organization:
+    from accounts.services import role_create
+
+    if Organization.objects.filter(slug=slug).exists():
+        raise ValidationFailed(details={"slug": ["An organization with this slug already exists."]})
+    org = Organization(name=name, slug=slug, timezone=timezone, **calendar)
+    _full_clean(org)
+    with transaction.atomic():
+        org.save()
+        audit_record(
+            action="organization.created",
+            actor=actor,
+            organization=org,
+            target=org,
+            changes=model_changes(org, None, ORG_FIELDS),
+        )
+        for role_slug, (role_name, codes) in BUILTIN_ROLES.items():
+            role_create(
+                actor=actor,
+                organization=org,
+                slug=role_slug,
+                name=role_name,
+                permissions=sorted(codes),
+                is_builtin=True,
+            )
+    return org
+
+
+def organization_update(*, actor, organization: Organization, **fields) -> Organization:
+    before = snapshot(organization, ORG_FIELDS)
+    for name, value in fields.items():
+        setattr(organization, name, value)
+    _full_clean(organization)
+    if organization.work_end <= organization.work_start:
+        raise ValidationFailed(details={"work_end": ["Work hours must end after they start."]})
+    with transaction.atomic():
+        organization.save()
+        changes = model_changes(organization, before, ORG_FIELDS)
+        if changes:
+            audit_record(
+                action="organization.updated",
+                actor=actor,
+                organization=organization,
+                target=organization,
+                changes=changes,
+            )
+    return organization
+
+
+def _check_department_refs(organization, *, parent=None, head=None, department=None) -> None:
+    if parent is not None:
+        if parent.organization_id != organization.pk:
+            raise ValidationFailed(details={"parent": ["Must belong to your organization."]})
+        node = parent
+        while node is not None:
+            if department is not None and node.pk == department.pk:
+                raise ValidationFailed(details={"parent": ["A department cannot be inside itself."]})
+            node = node.parent
+    if head is not None and head.organization_id != organization.pk:
+        raise ValidationFailed(details={"head": ["Must belong to your organization."]})
+
+
+def department_create(*, actor, organization, name: str, parent=None, head=None) -> Department:
+    _check_department_refs(organization, parent=parent, head=head)
+    if Department.objects.for_organization(organization).filter(name=name).exists():
+        raise ValidationFailed(details={"name": ["A department with this name already exists."]})
+    with transaction.atomic():
+        dept = Department.objects.create(organization=organization, name=name, parent=parent, head=head)
+        audit_record(
+            action="department.created",
+            actor=actor,
+            organization=organization,
+            target=dept,
+            changes=model_changes(dept, None, DEPARTMENT_FIELDS),
+        )
+    return dept
+
+
+def department_update(*, actor, department: Department, **fields) -> Department:
+    org = department.organization
+    _check_department_refs(org, parent=fields.get("parent"), head=fields.get("head"), department=department)
+    if (
+        "name" in fields
+        and Department.objects.for_organization(org).filter(name=fields["name"]).exclude(pk=department.pk).exists()
+    ):
+        raise ValidationFailed(details={"name": ["A department with this name already exists."]})
+    with transaction.atomic():
+        before = snapshot(department, DEPARTMENT_FIELDS)
+        for name, value in fields.items():
+            setattr(department, name, value)
+        department.save()
+        changes = model_changes(department, before, DEPARTMENT_FIELDS)
+        if changes:
+            audit_record(action="department.updated", actor=actor, organization=org, target=department, changes=changes)
+    return department
+
+
+def department_delete(*, actor, department: Department) -> None:
+    if department.children.exists() or department.members.exists():
+        raise Conflict("The department still has members or sub-departments.", code="department_in_use")
+    with transaction.atomic():
+        audit_record(
+            action="department.deleted",
+            actor=actor,
+            organization=department.organization_id,
+            target=department,
+            changes=model_changes(department, None, DEPARTMENT_FIELDS),
+        )
+        department.delete()
+
+
+def holiday_create(*, actor, organization, date, name: str) -> Holiday:
+    if Holiday.objects.for_organization(organization).filter(date=date).exists():
+        raise ValidationFailed(details={"date": ["There is already a holiday on this date."]})
+    with transaction.atomic():
+        holiday = Holiday.objects.create(organization=organization, date=date, name=name)
+        audit_record(
+            action="holiday.created",
+            actor=actor,
+            organization=organization,
+            target=holiday,
+            changes=model_changes(holiday, None, HOLIDAY_FIELDS),
+        )
+    return holiday
+
+
+def holiday_update(*, actor, holiday: Holiday, **fields) -> Holiday:
+    if (
+        "date" in fields
+        and Holiday.objects.for_organization(holiday.organization_id)
+        .filter(date=fields["date"])
+        .exclude(pk=holiday.pk)
+        .exists()
+    ):
+        raise ValidationFailed(details={"date": ["There is already a holiday on this date."]})
+    with transaction.atomic():
+        before = snapshot(holiday, HOLIDAY_FIELDS)
+        for name, value in fields.items():
+            setattr(holiday, name, value)
+        holiday.save()
+        changes = model_changes(holiday, before, HOLIDAY_FIELDS)
+        if changes:
+            audit_record(
+                action="holiday.updated",
+                actor=actor,
+                organization=holiday.organization_id,
+                target=holiday,
+                changes=changes,
+            )
+    return holiday
+
+
+def holiday_delete(*, actor, holiday: Holiday) -> None:
+    with transaction.atomic():
+        audit_record(
+            action="holiday.deleted",
+            actor=actor,
+            organization=holiday.organization_id,
+            target=holiday,
+            changes=model_changes(holiday, None, HOLIDAY_FIELDS),
+        )
+        holiday.delete()

@@ -1,0 +1,5 @@
+"""Demo workflows of DESIGN §5 (filled in by the workflow-definitions issue)."""
+
+
+def seed_workflows(*, organization, actor) -> list[str]:
+    return []
