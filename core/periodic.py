@@ -1,0 +1,17 @@
+"""Every periodic task of the system, declared in this one place.
+
+``manage.py setup_periodic_tasks`` writes these into django-celery-beat's tables
+(idempotent); the embedded default runs the same list in-process (core/embedded.py).
+Each entry: name -> (task path, interval in seconds from settings).
+"""
+
+from django.conf import settings
+
+
+def periodic_tasks() -> dict[str, tuple[str, int]]:
+    # Add an entry per periodic job, e.g.
+    # "sla-scan": ("approvals.tasks.sla_scan", settings.SLA_SCAN_INTERVAL_SECONDS),
+    return {}
+
+
+__all__ = ["periodic_tasks", "settings"]
