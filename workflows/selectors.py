@@ -1,0 +1,94 @@
+"""Reads of workflow definitions and versions, always scoped to one organization."""
+
+from __future__ import annotations
+
+import uuid
+
+from django.db.models import Prefetch, QuerySet
+
+from core.exceptions import NotFound
+from workflows.models import Step, VersionStatus, WorkflowDefinition, WorkflowVersion
+
+
+def _as_uuid(value) -> uuid.UUID | None:
+    if isinstance(value, uuid.UUID):
+        return value
+    try:
+        return uuid.UUID(str(value))
+    except (TypeError, ValueError, AttributeError):
+        return None
+
+
+def definitions_for(*, organization) -> QuerySet[WorkflowDefinition]:
+    """Live (not soft-deleted) definitions of the organization."""
+    return WorkflowDefinition.objects.for_organization(organization)
+
+
+def definition_get(*, organization, workflow) -> WorkflowDefinition:
+    """A live definition by id or key; other orgs and unknown ones raise NotFound."""
+    qs = definitions_for(organization=organization)
+    if isinstance(workflow, WorkflowDefinition):
+        workflow = workflow.pk
+    pk = _as_uuid(workflow)
+    definition = qs.filter(pk=pk).first() if pk else qs.filter(key=str(workflow)).first()
+    if definition is None:
+        raise NotFound("Workflow not found.")
+    return definition
+
+
+def _steps_prefetch() -> Prefetch:
+    return Prefetch("steps", queryset=Step.objects.order_by("stage", "position", "name"))
+
+
+def published_version_for(*, organization, workflow) -> WorkflowVersion:
+    """The published version of a live, active definition (by key or id), with its steps prefetched."""
+    if isinstance(workflow, WorkflowDefinition):
+        workflow = workflow.pk
+    qs = (
+        WorkflowVersion.objects.for_organization(organization)
+        .filter(
+            status=VersionStatus.PUBLISHED,
+            definition__deleted_at__isnull=True,
+            definition__is_active=True,
+        )
+        .select_related("definition")
+        .prefetch_related(_steps_prefetch())
+    )
+    pk = _as_uuid(workflow)
+    version = qs.filter(definition_id=pk).first() if pk else qs.filter(definition__key=str(workflow)).first()
+    if version is None:
+        raise NotFound("Workflow not found or not published.")
+    return version
+
+
+def versions_for(*, definition) -> QuerySet[WorkflowVersion]:
+    return (
+        WorkflowVersion.objects.filter(definition=definition)
+        .select_related("published_by", "created_by")
+        .prefetch_related(_steps_prefetch())
+        .order_by("-number")
+    )
+
+
+def draft_for(*, definition) -> WorkflowVersion | None:
+    return versions_for(definition=definition).filter(status=VersionStatus.DRAFT).first()
+
+
+def published_for(*, definition) -> WorkflowVersion | None:
+    return versions_for(definition=definition).filter(status=VersionStatus.PUBLISHED).first()
+
+
+def version_get(*, organization, version_id) -> WorkflowVersion:
+    pk = _as_uuid(version_id)
+    version = (
+        WorkflowVersion.objects.for_organization(organization)
+        .select_related("definition")
+        .prefetch_related(_steps_prefetch())
+        .filter(pk=pk)
+        .first()
+        if pk
+        else None
+    )
+    if version is None:
+        raise NotFound("Workflow version not found.")
+    return version
