@@ -1,6 +1,7 @@
 """Every change to users, roles and sessions (tokens). One transaction each, audited."""
 
 from django.contrib.auth import authenticate, password_validation
+from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import transaction
 from django.utils import timezone
 from django_ratelimit.core import is_ratelimited
@@ -107,8 +108,8 @@ def password_change(*, user: User, old_password: str, new_password: str) -> None
         raise ValidationFailed(details={"old_password": ["The current password is wrong."]})
     try:
         password_validation.validate_password(new_password, user)
-    except Exception as exc:  # django ValidationError
-        raise ValidationFailed(details={"new_password": list(getattr(exc, "messages", [str(exc)]))}) from None
+    except DjangoValidationError as exc:
+        raise ValidationFailed(details={"new_password": list(exc.messages)}) from None
     with transaction.atomic():
         user.set_password(new_password)
         user.save(update_fields=["password"])
@@ -148,8 +149,8 @@ def user_create(
             password_validation.validate_password(
                 password, User(email=email, first_name=first_name, last_name=last_name)
             )
-        except Exception as exc:
-            raise ValidationFailed(details={"password": list(getattr(exc, "messages", [str(exc)]))}) from None
+        except DjangoValidationError as exc:
+            raise ValidationFailed(details={"password": list(exc.messages)}) from None
     with transaction.atomic():
         user = User.objects.create_user(
             email=email,

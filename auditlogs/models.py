@@ -68,3 +68,6 @@ class AuditChainHead(models.Model):
     chain = models.CharField(max_length=64, primary_key=True)
     sequence = models.PositiveBigIntegerField(default=0)
     hash = models.CharField(max_length=64, default="0" * 64)
+
+    def __str__(self) -> str:
+        return f"{self.chain} @ {self.sequence}"

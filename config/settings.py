@@ -253,3 +253,12 @@ LOGGING = {
 
 # --- Domain knobs -----------------------------------------------------------------
 SLA_SCAN_INTERVAL_SECONDS = env_int("SLA_SCAN_INTERVAL_SECONDS", 60)
+
+# --- Notifications: e-mail delivery (notifications/, docs/notifications.md) ---------------
+EMAIL_RETRY_INTERVAL_SECONDS = env_int("EMAIL_RETRY_INTERVAL_SECONDS", 60)  # the pending-e-mail sweep
+EMAIL_PENDING_GRACE_SECONDS = env_int("EMAIL_PENDING_GRACE_SECONDS", 10)  # the sweep leaves younger ones to their task
+EMAIL_MAX_ATTEMPTS = env_int("EMAIL_MAX_ATTEMPTS", 8)  # then the delivery is marked failed
+EMAIL_RETRY_BACKOFF_SECONDS = env_int("EMAIL_RETRY_BACKOFF_SECONDS", 30)  # doubled per failed attempt
+EMAIL_RETRY_BACKOFF_MAX_SECONDS = env_int("EMAIL_RETRY_BACKOFF_MAX_SECONDS", 3600)
+# Link to a request in e-mails; a front end may point this at its own page.
+NOTIFICATION_REQUEST_URL = env_str("NOTIFICATION_REQUEST_URL", "{site_url}/api/v1/requests/{id}/")

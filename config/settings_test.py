@@ -19,5 +19,5 @@ SECURE_SSL_REDIRECT = False
 EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
 # Unit tests run Celery tasks inline; integration tests start a real worker and turn this off.
 CELERY_TASK_ALWAYS_EAGER = True
-MEDIA_ROOT = os.environ.get("MEDIA_ROOT", "/tmp/workflow-test-media")
+MEDIA_ROOT = os.environ.get("MEDIA_ROOT", str(BASE_DIR / "test-artifacts" / "media"))  # noqa: F405
 LOGGING["root"]["level"] = "WARNING"  # noqa: F405

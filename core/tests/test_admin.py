@@ -1,0 +1,90 @@
+"""Admin scoping: a staff user who is not a superuser sees and edits only their organization."""
+
+import pytest
+from django.contrib import admin
+from django.contrib.messages.storage.fallback import FallbackStorage
+from django.test import RequestFactory
+
+from accounts.models import User
+from auditlogs.models import AuditLog
+from core.admin import SoftDeleteAdmin
+from core.services import soft_delete
+from core.testing import PASSWORD, make_department, make_user
+from organizations.models import Department
+from workflows.models import WorkflowDefinition
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def staff_client(client, admin_user):
+    assert client.login(username=admin_user.email, password=PASSWORD)
+    return client
+
+
+def test_staff_sees_only_own_org_rows(staff_client, org, other_org):
+    make_department(org, "Ours")
+    make_department(other_org, "Theirs")
+    page = staff_client.get("/admin/organizations/department/")
+    assert page.status_code == 200
+    html = page.content.decode()
+    assert "Ours" in html and "Theirs" not in html
+
+
+def test_staff_cannot_open_other_org_row(staff_client, other_org):
+    theirs = make_department(other_org, "Theirs")
+    response = staff_client.get(f"/admin/organizations/department/{theirs.pk}/change/")
+    assert response.status_code in (302, 404)
+    assert response.status_code != 200
+
+
+def test_foreign_key_choices_are_scoped(staff_client, org, other_org):
+    make_user(other_org, "stranger@other.test")
+    make_user(org, "colleague@acme-test.test")
+    html = staff_client.get("/admin/organizations/department/add/").content.decode()
+    assert "colleague@acme-test.test" in html
+    assert "stranger@other.test" not in html
+
+
+def test_staff_add_is_forced_into_own_org_and_audited(staff_client, org, other_org):
+    response = staff_client.post(
+        "/admin/organizations/department/add/", {"name": "Via Admin", "organization": str(other_org.pk)}
+    )
+    assert response.status_code == 302
+    dept = Department.objects.get(name="Via Admin")
+    assert dept.organization_id == org.pk
+    row = AuditLog.objects.get(action="department.created", target_id=str(dept.pk))
+    assert row.changes["via"] == "admin"
+
+
+def test_staff_user_admin_hides_platform_fields(staff_client, requester):
+    html = staff_client.get(f"/admin/accounts/user/{requester.pk}/change/").content.decode()
+    assert 'name="is_superuser"' not in html
+    assert 'name="organization"' not in html
+
+
+def test_requester_without_code_has_no_admin(client, org):
+    user = make_user(org, "staffer@acme-test.test", roles=["requester"], is_staff=True)
+    assert client.login(username=user.email, password=PASSWORD)
+    assert client.get("/admin/organizations/department/").status_code == 403
+
+
+def test_soft_delete_hides_row_and_admin_restores(org, admin_user):
+    definition = WorkflowDefinition.objects.create(organization=org, key="trip", name="Trip")
+    soft_delete(actor=admin_user, instance=definition, action="workflow.deleted")
+    assert not WorkflowDefinition.objects.filter(pk=definition.pk).exists()
+    assert WorkflowDefinition.all_objects.filter(pk=definition.pk).exists()
+
+    model_admin = SoftDeleteAdmin(WorkflowDefinition, admin.site)
+    request = RequestFactory().post("/admin/")
+    request.user = User.objects.get(pk=admin_user.pk)
+    request.session = {}
+    request._messages = FallbackStorage(request)
+    listed = model_admin.get_queryset(request)
+    assert definition.pk in set(listed.values_list("pk", flat=True))
+    model_admin.restore_selected(request, listed.filter(pk=definition.pk))
+    assert WorkflowDefinition.objects.filter(pk=definition.pk).exists()
+    assert list(AuditLog.objects.filter(target_id=str(definition.pk)).values_list("action", flat=True)) == [
+        "workflow.deleted",
+        "workflowdefinition.restored",
+    ]
