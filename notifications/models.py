@@ -43,6 +43,9 @@ class Notification(TimeStampedModel):
             models.Index(fields=["recipient"], condition=models.Q(read_at__isnull=True), name="notification_unread"),
         ]
 
+    def __str__(self) -> str:
+        return f"{self.kind}: {self.title}"
+
 
 class NotificationPreference(TimeStampedModel):
     """Per user, kind and channel. No row means the default: in-app on, e-mail on."""
@@ -72,10 +75,16 @@ class EmailDelivery(TimeStampedModel):
     attempts = models.PositiveSmallIntegerField(default=0)
     last_error = models.TextField(blank=True)
     last_attempt_at = models.DateTimeField(null=True, blank=True)
+    # After a failed attempt: not before this time (exponential backoff); the sweep honours it.
+    next_attempt_at = models.DateTimeField(null=True, blank=True)
     sent_at = models.DateTimeField(null=True, blank=True)
 
     objects = models.Manager.from_queryset(TenantQuerySet)()
 
     class Meta:
         ordering = ["-created_at"]
+        verbose_name_plural = "e-mail deliveries"
         indexes = [models.Index(fields=["created_at"], condition=models.Q(status="pending"), name="email_pending")]
+
+    def __str__(self) -> str:
+        return f"{self.to_address} ({self.status})"
