@@ -17,7 +17,8 @@ def load_dotenv(path: Path) -> None:
 
 
 def env_str(name: str, default: str = "") -> str:
-    return os.environ.get(name, default)
+    """An empty value counts as unset (``.env.example`` lists variables with empty values)."""
+    return os.environ.get(name) or default
 
 
 def env_bool(name: str, default: bool = False) -> bool:
@@ -34,6 +35,6 @@ def env_int(name: str, default: int) -> int:
 
 def env_list(name: str, default: list[str] | None = None) -> list[str]:
     value = os.environ.get(name)
-    if value is None:
+    if not value:
         return list(default or [])
     return [item.strip() for item in value.split(",") if item.strip()]

@@ -1,0 +1,54 @@
+# Two commands do everything on a fresh machine:
+#   make run   - set up and serve the embedded default (SQLite, in-process layers) on :8000
+#   make test  - set up and run the whole suite on PostgreSQL and Redis
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+HOST ?= 127.0.0.1
+PORT ?= 8000
+TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/workflow
+TEST_REDIS_URL ?= redis://127.0.0.1:6379/0
+
+.PHONY: install run test lint format check schema services serve worker beat clean
+
+$(VENV)/.installed: requirements.txt requirements-dev.txt
+	$(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/pip install -q --upgrade pip
+	$(VENV)/bin/pip install -q -r requirements-dev.txt
+	touch $@
+
+install: $(VENV)/.installed
+
+# The embedded default: nothing but Python. Set DATABASE_URL/REDIS_URL to use PostgreSQL/Redis.
+run: install
+	export DEBUG=$${DEBUG:-true} EMBEDDED_SCHEDULER=$${EMBEDDED_SCHEDULER:-true}; \
+	$(PY) manage.py migrate --noinput && \
+	$(PY) manage.py seed_demo && \
+	$(PY) manage.py collectstatic --noinput -v0 && \
+	echo "Serving API, admin, docs and WebSocket on http://$(HOST):$(PORT)  (login: alice@acme.example / Demo-Pass-2026)" && \
+	$(VENV)/bin/daphne -b $(HOST) -p $(PORT) config.asgi:application
+
+services:
+	bash scripts/ensure-services.sh
+
+test: install services
+	bash scripts/ensure-chromium.sh || true
+	DATABASE_URL=$${DATABASE_URL:-$(TEST_DATABASE_URL)} REDIS_URL=$${REDIS_URL:-$(TEST_REDIS_URL)} \
+		$(VENV)/bin/pytest -q $(PYTEST_ARGS)
+
+lint: install
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+format: install
+	$(VENV)/bin/ruff format .
+	$(VENV)/bin/ruff check --fix .
+
+check: install
+	DJANGO_SETTINGS_MODULE=config.settings_test $(PY) manage.py check
+	DJANGO_SETTINGS_MODULE=config.settings_test $(PY) manage.py makemigrations --check --dry-run
+	DJANGO_SETTINGS_MODULE=config.settings_test $(PY) manage.py spectacular --validate --fail-on-warn --file /dev/null
+
+clean:
+	rm -rf $(VENV) db.sqlite3 test-db.sqlite3 staticfiles test-artifacts
