@@ -12,6 +12,7 @@ def periodic_tasks() -> dict[str, tuple[str, int]]:
     # Add an entry per periodic job, e.g.
     # "sla-scan": ("approvals.tasks.sla_scan", settings.SLA_SCAN_INTERVAL_SECONDS),
     return {
+        "sla-scan": ("approvals.tasks.sla_scan", settings.SLA_SCAN_INTERVAL_SECONDS),
         "notifications-send-pending-emails": (
             "notifications.tasks.send_pending_emails",
             settings.EMAIL_RETRY_INTERVAL_SECONDS,

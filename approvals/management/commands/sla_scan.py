@@ -1,0 +1,18 @@
+from django.core.management.base import BaseCommand
+
+from approvals.sla import run_scan
+
+
+class Command(BaseCommand):
+    help = "Run one SLA scan: send due reminders and perform due escalations (--dry-run: only print them)."
+
+    def add_arguments(self, parser):
+        parser.add_argument("--dry-run", action="store_true", help="Print what would be done; change nothing.")
+        parser.add_argument("--limit", type=int, default=None, help="At most this many tasks per kind.")
+
+    def handle(self, *args, dry_run=False, limit=None, **options):
+        report = run_scan(dry_run=dry_run, limit=limit)
+        for line in report.lines():
+            self.stdout.write(line)
+        if report.errors:
+            self.stderr.write(f"{len(report.errors)} task(s) failed; they are retried by the next scan.")
