@@ -1,40 +1,171 @@
-"""Canonical serialization and hashing of audit rows (shared by the writer and the verifier)."""
+"""Canonical serialization and hashing of audit rows (shared by the writer and the verifier).
 
+hash = SHA-256(prev_hash + canonical(payload)), where ``payload`` is every column of
+the row except ``id``, ``prev_hash`` and ``hash``. The writer stores values already in
+the shape the database hands back (``normalize``), and ``canonical`` smooths the few
+differences a round trip through PostgreSQL can still make, so the hash computed at
+write time is the hash recomputed at verify time:
+
+- ``ip``: ``inet`` prints addresses its own way (``2001:DB8:0::1`` -> ``2001:db8::1``);
+  both sides hash ``ipaddress``'s compressed form.
+- ``changes``: ``jsonb`` keeps numbers as ``numeric`` (``1e20`` comes back as an int,
+  ``1.0`` as ``1.0``): integral floats hash as ints. NaN/Infinity, NUL characters and
+  lone surrogates cannot be stored at all, so ``normalize`` replaces them.
+- ``created_at``: hashed as ISO 8601 in UTC whatever the connection's time zone.
+"""
+
+import datetime as dt
 import hashlib
+import ipaddress
 import json
+import math
 
 from django.core.serializers.json import DjangoJSONEncoder
+from django.db import models
 
 GENESIS_HASH = "0" * 64
 
+# Columns covered by the hash, in the order the payload lists them (the JSON is key-sorted anyway).
+PAYLOAD_FIELDS = [
+    "chain",
+    "sequence",
+    "organization_id",
+    "actor_id",
+    "actor_repr",
+    "action",
+    "target_type",
+    "target_id",
+    "target_repr",
+    "changes",
+    "ip",
+    "user_agent",
+    "request_id",
+    "created_at",
+]
+
+
+class AuditJSONEncoder(DjangoJSONEncoder):
+    """Django's encoder (datetimes, dates, decimals, UUIDs...) that never refuses a value.
+
+    An audit row that cannot be written makes the change fail, so odd values in
+    ``changes`` (model instances, sets, bytes) are turned into something readable.
+    """
+
+    def default(self, o):
+        if isinstance(o, models.Model):
+            return str(o.pk)
+        if isinstance(o, (set, frozenset)):
+            return sorted(o, key=str)
+        if isinstance(o, (bytes, bytearray, memoryview)):
+            return bytes(o).hex()
+        try:
+            return super().default(o)
+        except TypeError:
+            return str(o)
+
+
+def clean_text(value: str) -> str:
+    """PostgreSQL text and jsonb refuse NUL and unpaired surrogates: replace them."""
+    if "\x00" in value:
+        value = value.replace("\x00", "\ufffd")
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        value = value.encode("utf-8", "replace").decode("utf-8")
+    return value
+
+
+def _clean_json(value):
+    if isinstance(value, str):
+        return clean_text(value)
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)  # jsonb has no NaN/Infinity
+    if isinstance(value, dict):
+        return {clean_text(k): _clean_json(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_clean_json(v) for v in value]
+    return value
+
+
+def normalize(value):
+    """What a JSON column will hand back, so the hash at write time equals the hash at verify time."""
+    return _clean_json(json.loads(json.dumps(value, cls=AuditJSONEncoder)))
+
+
+def normalize_ip(value) -> str | None:
+    """The compressed text form of an address, or None when it is not one (never fail the change)."""
+    if value in (None, ""):
+        return None
+    text = str(value).strip().split("%", 1)[0]  # inet has no IPv6 zone ids
+    if "/" in text:  # inet may print a prefix length; a single host has none
+        text = text.split("/", 1)[0]
+    try:
+        return str(ipaddress.ip_address(text))
+    except ValueError:
+        return None
+
+
+def _canon_json(value):
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    if isinstance(value, dict):
+        return {k: _canon_json(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_canon_json(v) for v in value]
+    return value
+
+
+def _id(value) -> str | None:
+    return str(value) if value not in (None, "") else None
+
 
 def canonical(row: dict) -> str:
-    return json.dumps(row, sort_keys=True, separators=(",", ":"), cls=DjangoJSONEncoder, ensure_ascii=False)
+    return json.dumps(row, sort_keys=True, separators=(",", ":"), cls=AuditJSONEncoder, ensure_ascii=False)
+
+
+def _utc_iso(value) -> str:
+    if isinstance(value, str):
+        value = dt.datetime.fromisoformat(value)
+    return value.astimezone(dt.UTC).isoformat()
+
+
+def payload_from_values(values: dict) -> dict:
+    """The hashed payload from a dict of column values (``attname`` keys, as ``.values()`` gives)."""
+    return {
+        "chain": values["chain"],
+        "sequence": int(values["sequence"]),
+        "organization": _id(values["organization_id"]),
+        "actor": _id(values["actor_id"]),
+        "actor_repr": values["actor_repr"],
+        "action": values["action"],
+        "target_type": values["target_type"],
+        "target_id": values["target_id"],
+        "target_repr": values["target_repr"],
+        "changes": _canon_json(values["changes"]),
+        "ip": normalize_ip(values["ip"]),
+        "user_agent": values["user_agent"],
+        "request_id": values["request_id"],
+        "created_at": _utc_iso(values["created_at"]),
+    }
 
 
 def row_payload(log) -> dict:
-    return {
-        "chain": log.chain,
-        "sequence": log.sequence,
-        "organization": str(log.organization_id) if log.organization_id else None,
-        "actor": str(log.actor_id) if log.actor_id else None,
-        "actor_repr": log.actor_repr,
-        "action": log.action,
-        "target_type": log.target_type,
-        "target_id": log.target_id,
-        "target_repr": log.target_repr,
-        "changes": log.changes,
-        "ip": log.ip,
-        "user_agent": log.user_agent,
-        "request_id": log.request_id,
-        "created_at": log.created_at.isoformat(),
-    }
+    return payload_from_values({name: getattr(log, name) for name in PAYLOAD_FIELDS})
 
 
 def compute_hash(prev_hash: str, payload: dict) -> str:
     return hashlib.sha256((prev_hash + canonical(payload)).encode()).hexdigest()
 
 
-def normalize(value):
-    """What a JSON column will hand back, so the hash at write time equals the hash at verify time."""
-    return json.loads(json.dumps(value, cls=DjangoJSONEncoder))
+__all__ = [
+    "GENESIS_HASH",
+    "PAYLOAD_FIELDS",
+    "AuditJSONEncoder",
+    "canonical",
+    "clean_text",
+    "compute_hash",
+    "normalize",
+    "normalize_ip",
+    "payload_from_values",
+    "row_payload",
+]

@@ -6,6 +6,32 @@ from core.models import TenantQuerySet
 PLATFORM_CHAIN = "platform"
 
 
+class AppendOnlyError(RuntimeError):
+    """Raised on any attempt to change or remove audit rows from Python."""
+
+
+class AuditLogQuerySet(TenantQuerySet):
+    """Reads only: bulk UPDATE/DELETE through the ORM fail before they reach the database."""
+
+    def update(self, **kwargs):
+        raise AppendOnlyError("Audit rows are append-only.")
+
+    def delete(self):
+        raise AppendOnlyError("Audit rows are append-only.")
+
+    def bulk_update(self, objs, fields, batch_size=None):
+        raise AppendOnlyError("Audit rows are append-only.")
+
+    def update_or_create(self, *args, **kwargs):
+        raise AppendOnlyError("Audit rows are append-only.")
+
+    def _raw_delete(self, using=None):
+        raise AppendOnlyError("Audit rows are append-only.")
+
+    update.queryset_only = True
+    delete.queryset_only = True
+
+
 class AuditLog(models.Model):
     """Append-only and hash-chained per organization (``chain``); see auditlogs/chain.py.
 
@@ -40,7 +66,7 @@ class AuditLog(models.Model):
     prev_hash = models.CharField(max_length=64)
     hash = models.CharField(max_length=64)
 
-    objects = models.Manager.from_queryset(TenantQuerySet)()
+    objects = models.Manager.from_queryset(AuditLogQuerySet)()
 
     class Meta:
         ordering = ["chain", "sequence"]
@@ -55,11 +81,11 @@ class AuditLog(models.Model):
 
     def save(self, *args, **kwargs):
         if not self._state.adding:
-            raise RuntimeError("Audit rows are append-only.")
+            raise AppendOnlyError("Audit rows are append-only.")
         super().save(*args, **kwargs)
 
     def delete(self, *args, **kwargs):
-        raise RuntimeError("Audit rows are append-only.")
+        raise AppendOnlyError("Audit rows are append-only.")
 
 
 class AuditChainHead(models.Model):

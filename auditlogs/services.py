@@ -2,10 +2,10 @@
 
 from typing import Any
 
-from django.db import models, transaction
+from django.db import connections, models, router, transaction
 from django.utils import timezone
 
-from auditlogs.chain import compute_hash, normalize, row_payload
+from auditlogs.chain import GENESIS_HASH, clean_text, compute_hash, normalize, normalize_ip, row_payload
 from auditlogs.models import PLATFORM_CHAIN, AuditChainHead, AuditLog
 from core import context
 
@@ -27,43 +27,80 @@ def audit_record(
 ) -> AuditLog:
     """Append one row to the organization's chain.
 
-    The chain head row is locked (``SELECT ... FOR UPDATE``) so concurrent writers
-    line up in one sequence; the lock is held only until the surrounding
-    transaction commits, so services record audit last.
+    The chain head row is locked (an upsert that bumps its sequence) so concurrent
+    writers line up in one sequence; the lock is held only until the surrounding
+    transaction commits, so services record audit last. No savepoint is taken: if
+    the row cannot be written, the surrounding transaction (the change) fails too.
     """
     if target is not None:
         target_type = target_type or target._meta.label_lower
-        target_id = target_id or str(target.pk)
-        target_repr = target_repr or str(target)[:300]
+        target_id = target_id or (str(target.pk) if target.pk is not None else "")
+        target_repr = target_repr or str(target)
     org_id = organization.pk if isinstance(organization, models.Model) else organization
     if org_id is None and actor is not None and getattr(actor, "organization_id", None):
         org_id = actor.organization_id
     ctx = context.current()
-    chain = chain_for(org_id)
-    with transaction.atomic():
-        AuditChainHead.objects.bulk_create([AuditChainHead(chain=chain)], ignore_conflicts=True)
-        head = AuditChainHead.objects.select_for_update().get(chain=chain)
-        log = AuditLog(
-            chain=chain,
-            sequence=head.sequence + 1,
-            organization_id=org_id,
-            actor=actor if actor is not None and actor.pk else None,
-            actor_repr=(actor.email if actor is not None else "system")[:255],
-            action=action,
-            target_type=target_type,
-            target_id=str(target_id)[:64],
-            target_repr=str(target_repr)[:300],
-            changes=normalize(changes or {}),
-            ip=ctx.ip,
-            user_agent=ctx.user_agent,
-            request_id=ctx.request_id,
-            created_at=timezone.now(),
-            prev_hash=head.hash,
-        )
-        log.hash = compute_hash(head.hash, row_payload(log))
-        log.save(force_insert=True)
-        AuditChainHead.objects.filter(chain=chain).update(sequence=log.sequence, hash=log.hash)
+    log = AuditLog(
+        chain=chain_for(org_id),
+        organization_id=org_id,
+        actor_id=actor.pk if actor is not None and actor.pk else None,
+        actor_repr=clean_text(actor.email if actor is not None else "system")[:255],
+        action=action,
+        target_type=clean_text(str(target_type))[:64],
+        target_id=clean_text(str(target_id))[:64],
+        target_repr=clean_text(str(target_repr))[:300],
+        changes=normalize(changes or {}),
+        ip=normalize_ip(ctx.ip),
+        user_agent=clean_text(ctx.user_agent or "")[:512],
+        request_id=clean_text(ctx.request_id or "")[:64],
+    )
+    using = router.db_for_write(AuditLog)
+    with transaction.atomic(using=using, savepoint=False):
+        if connections[using].vendor == "postgresql":
+            _append_postgresql(log, using)
+        else:
+            _append_portable(log, using)
+    log._state.adding = False
+    log._state.db = using
     return log
+
+
+def _append_postgresql(log: AuditLog, using: str) -> None:
+    """Two round trips: bump-and-lock the head (creating it if needed), then insert the row and store the new head hash."""
+    connection = connections[using]
+    head_table = AuditChainHead._meta.db_table
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"INSERT INTO {head_table} (chain, sequence, hash) VALUES (%s, 1, %s) "  # noqa: S608 (table names are ours)
+            f"ON CONFLICT (chain) DO UPDATE SET sequence = {head_table}.sequence + 1 "
+            "RETURNING sequence, hash",
+            [log.chain, GENESIS_HASH],
+        )
+        log.sequence, log.prev_hash = cursor.fetchone()
+        log.created_at = timezone.now()  # taken under the lock: time never runs backwards along a chain
+        log.hash = compute_hash(log.prev_hash, row_payload(log))
+        fields = [f for f in AuditLog._meta.concrete_fields if f.attname != "id"]
+        columns = ", ".join(connection.ops.quote_name(f.column) for f in fields)
+        values = [f.get_db_prep_save(getattr(log, f.attname), connection) for f in fields]
+        cursor.execute(
+            f"WITH ins AS (INSERT INTO {AuditLog._meta.db_table} ({columns}) "  # noqa: S608
+            f"VALUES ({', '.join(['%s'] * len(fields))}) RETURNING id) "
+            f"UPDATE {head_table} SET hash = %s WHERE chain = %s RETURNING (SELECT id FROM ins)",
+            [*values, log.hash, log.chain],
+        )
+        log.id = cursor.fetchone()[0]
+
+
+def _append_portable(log: AuditLog, using: str) -> None:
+    """Any other database (the embedded SQLite default): the ORM, with a row lock where supported."""
+    AuditChainHead.objects.using(using).bulk_create([AuditChainHead(chain=log.chain)], ignore_conflicts=True)
+    head = AuditChainHead.objects.using(using).select_for_update().get(chain=log.chain)
+    log.sequence = head.sequence + 1
+    log.prev_hash = head.hash
+    log.created_at = timezone.now()
+    log.hash = compute_hash(log.prev_hash, row_payload(log))
+    log.save(force_insert=True, using=using)
+    AuditChainHead.objects.using(using).filter(chain=log.chain).update(sequence=log.sequence, hash=log.hash)
 
 
 def model_changes(instance: models.Model, before: dict[str, Any] | None, fields: list[str] | None = None) -> dict:
@@ -81,3 +118,16 @@ def model_changes(instance: models.Model, before: dict[str, Any] | None, fields:
 def snapshot(instance: models.Model, fields: list[str] | None = None) -> dict[str, Any]:
     names = fields or [f.attname for f in instance._meta.concrete_fields]
     return {name: getattr(instance, name, None) for name in names}
+
+
+def record_export(*, actor, organization, fmt: str, filters: dict[str, Any]) -> AuditLog:
+    """``audit.exported``: who exported which rows of which chain, and how. Committed before the stream starts."""
+    with transaction.atomic():
+        return audit_record(
+            action="audit.exported",
+            actor=actor,
+            organization=organization,
+            target_type="auditlogs.auditlog",
+            target_repr=f"audit log export ({fmt})",
+            changes={"format": fmt, "filters": {k: v for k, v in filters.items() if v not in (None, "", [])}},
+        )

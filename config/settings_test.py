@@ -21,3 +21,9 @@ EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
 CELERY_TASK_ALWAYS_EAGER = True
 MEDIA_ROOT = os.environ.get("MEDIA_ROOT", str(BASE_DIR / "test-artifacts" / "media"))  # noqa: F405
 LOGGING["root"]["level"] = "WARNING"  # noqa: F405
+
+# The audit table refuses TRUNCATE (auditlogs migration 0002) unless the session allows it;
+# transactional tests empty the database with TRUNCATE between tests, so test sessions do.
+if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":  # noqa: F405
+    _options = DATABASES["default"].setdefault("OPTIONS", {})  # noqa: F405
+    _options["options"] = (_options.get("options", "") + " -c auditlogs.allow_truncate=on").strip()

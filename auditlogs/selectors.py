@@ -1,0 +1,17 @@
+"""Reads of the audit log. Every API/admin/command read starts here, scoped to one organization's chain."""
+
+from django.db.models import QuerySet
+
+from auditlogs.models import AuditChainHead, AuditLog
+from auditlogs.verify import chain_of
+
+
+def audit_logs_for(*, organization) -> QuerySet[AuditLog]:
+    """The organization's rows (its chain), newest last by ``sequence``."""
+    if organization is None:
+        return AuditLog.objects.none()
+    return AuditLog.objects.for_organization(organization).filter(chain=chain_of(organization)).order_by("sequence")
+
+
+def chain_head(*, organization) -> AuditChainHead | None:
+    return AuditChainHead.objects.filter(chain=chain_of(organization)).first()
