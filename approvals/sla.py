@@ -361,7 +361,7 @@ def _escalate(task_id, request_id, now, calendars):
             "escalate_to": step.escalate_to or EscalateTo.MANAGER,
             "targets": [str(u.pk) for u in targets],
             "assignees": [str(u.pk) for u in assignees],
-            "scheduled_at": task.next_escalation_at,
+            "scheduled_at": task.next_escalation_at.isoformat(),
         }
         if note:
             details["note"] = note

@@ -1,0 +1,65 @@
+"""Factories for the SLA tests (no tests here): a request with one task, built directly from the models."""
+
+import datetime as dt
+import itertools
+
+from approvals.models import ApprovalTask, Assignment, TaskStatus
+from approvals.sla import schedule_task_sla
+from requests.models import Request, RequestStatus
+from workflows.models import Step, VersionStatus, WorkflowDefinition, WorkflowVersion
+
+_seq = itertools.count(1)
+
+
+def make_sla_task(
+    org,
+    *,
+    assignees,
+    requester,
+    activated_at: dt.datetime,
+    sla_hours=8,
+    reminder_at_percent=None,
+    escalate_to="manager",
+    escalate_to_ref="",
+    on_breach="notify",
+    escalation_repeat_hours=None,
+    max_escalations=1,
+) -> ApprovalTask:
+    n = next(_seq)
+    definition = WorkflowDefinition.objects.create(organization=org, key=f"sla-wf-{n}", name=f"SLA workflow {n}")
+    version = WorkflowVersion.objects.create(
+        organization=org, definition=definition, number=1, status=VersionStatus.PUBLISHED
+    )
+    step = Step.objects.create(
+        version=version,
+        stage=1,
+        name="Manager approval",
+        approver_type="user",
+        approver_ref=assignees[0].email,
+        sla_hours=sla_hours,
+        reminder_at_percent=reminder_at_percent,
+        escalate_to=escalate_to,
+        escalate_to_ref=escalate_to_ref,
+        on_breach=on_breach,
+        escalation_repeat_hours=escalation_repeat_hours,
+        max_escalations=max_escalations,
+    )
+    req = Request.objects.create(
+        organization=org,
+        workflow_version=version,
+        definition=definition,
+        requester=requester,
+        title=f"Laptop {n}",
+        status=RequestStatus.PENDING,
+        current_stage=1,
+        reference=f"SLA-{n:06d}",
+        submitted_at=activated_at,
+    )
+    task = ApprovalTask(
+        organization=org, request=req, step=step, stage=1, status=TaskStatus.PENDING, activated_at=activated_at
+    )
+    schedule_task_sla(task=task)
+    task.save()
+    for user in assignees:
+        Assignment.objects.create(organization=org, task=task, assignee=user)
+    return task
