@@ -1,0 +1,229 @@
+"""Route resolution: which steps of a version apply to given data and who must decide them.
+
+Pure reads: nothing here writes. The engine (``approvals.engine``) uses it to activate
+stages; ``requests/preview-route/`` uses it to show the route without creating anything.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+from django.db.models import Q
+from django.utils import timezone
+
+from accounts.catalog import ORG_ADMIN_ROLE
+from accounts.models import User
+from accounts.selectors import users_with_role
+from approvals.models import Delegation
+from workflows.conditions import ConditionError, evaluate_condition, requester_context
+from workflows.models import ApproverType, Step
+
+
+@dataclass
+class Approver:
+    user: User
+    on_behalf_of: User | None = None
+    reason: str = "route"  # route | delegation | fallback_admins
+
+
+@dataclass
+class StepPlan:
+    step: Step
+    applies: bool
+    skip_reason: str = ""  # "condition_false"
+    condition_error: str = ""  # the condition failed to evaluate: the step applies (fail safe)
+    approvers: list[Approver] = field(default_factory=list)
+    fallback_reason: str = ""  # why the org admins were assigned
+
+
+@dataclass
+class StagePlan:
+    stage: int
+    steps: list[StepPlan]
+
+    @property
+    def skipped(self) -> bool:
+        return not any(p.applies for p in self.steps)
+
+
+def steps_of(version) -> list[Step]:
+    # Uses the prefetched steps when present.
+    return sorted(version.steps.all(), key=lambda s: (s.stage, s.position, s.name))
+
+
+def stages_of(version) -> dict[int, list[Step]]:
+    out: dict[int, list[Step]] = {}
+    for step in steps_of(version):
+        out.setdefault(step.stage, []).append(step)
+    return out
+
+
+def step_applies(step: Step, *, data: dict, requester_ctx: dict) -> tuple[bool, str]:
+    """(applies, error). A condition that cannot be evaluated makes the step apply (fail safe)."""
+    if not (step.condition or "").strip():
+        return True, ""
+    try:
+        return evaluate_condition(step.condition, data=data or {}, requester=requester_ctx), ""
+    except ConditionError as exc:
+        return True, exc.message
+
+
+def _as_uuid(value) -> uuid.UUID | None:
+    try:
+        return uuid.UUID(str(value))
+    except (TypeError, ValueError, AttributeError):
+        return None
+
+
+def _user_by_ref(organization, ref) -> User | None:
+    if ref in (None, ""):
+        return None
+    qs = User.objects.for_organization(organization).filter(is_active=True)
+    pk = _as_uuid(ref)
+    if pk:
+        return qs.filter(pk=pk).first()
+    return qs.filter(email__iexact=str(ref).strip()).first()
+
+
+def resolve_candidates(step: Step, *, organization, requester: User, data: dict) -> list[User]:
+    """The users a step names, before self-approval, distinct-approver and delegation rules."""
+    kind, ref = step.approver_type, (step.approver_ref or "").strip()
+    users: list[User] = []
+    if kind == ApproverType.USER:
+        user = _user_by_ref(organization, ref)
+        users = [user] if user else []
+    elif kind == ApproverType.ROLE:
+        users = list(users_with_role(organization=organization, slug=ref).order_by("email"))
+    elif kind == ApproverType.DEPARTMENT_HEAD:
+        head = requester.department.head if requester.department_id else None
+        users = [head] if head and head.is_active and head.organization_id == organization.pk else []
+    elif kind == ApproverType.REQUESTER_MANAGER:
+        manager = requester.manager
+        users = [manager] if manager and manager.is_active and manager.organization_id == organization.pk else []
+    elif kind == ApproverType.FORM_FIELD:
+        value = (data or {}).get(ref)
+        user = _user_by_ref(organization, value) if isinstance(value, (str, int)) else None
+        users = [user] if user else []
+    seen: set = set()
+    return [u for u in users if not (u.pk in seen or seen.add(u.pk))]
+
+
+def active_delegations(*, organization, users: Iterable[User], definition_id, at=None) -> dict:
+    """from_user id -> the delegation in force for this workflow now (the most recent start wins)."""
+    at = at or timezone.now()
+    ids = [u.pk for u in users]
+    if not ids:
+        return {}
+    qs = (
+        Delegation.objects.filter(
+            organization=organization, from_user_id__in=ids, starts_at__lte=at, ends_at__gt=at, to_user__is_active=True
+        )
+        .filter(Q(workflow__isnull=True) | Q(workflow_id=definition_id))
+        .select_related("to_user")
+        .order_by("from_user_id", "-starts_at")
+    )
+    out: dict = {}
+    for d in qs:
+        out.setdefault(d.from_user_id, d)
+    return out
+
+
+def org_admins(organization) -> list[User]:
+    return list(users_with_role(organization=organization, slug=ORG_ADMIN_ROLE).order_by("email"))
+
+
+def resolve_approvers(
+    step: Step,
+    *,
+    organization,
+    requester: User,
+    data: dict,
+    definition_id,
+    distinct: bool,
+    excluded_ids: set | None = None,
+) -> tuple[list[Approver], str]:
+    """(approvers, fallback_reason). Applies, in order: self-approval exclusion, distinct approvers,
+    delegation substitution (one hop, recorded as acting for), then the org-admin fallback."""
+    excluded_ids = set(excluded_ids or ())
+    candidates = resolve_candidates(step, organization=organization, requester=requester, data=data)
+    reasons = []
+    if not candidates:
+        reasons.append("no_approver_resolved")
+    if not step.allow_self_approval and any(u.pk == requester.pk for u in candidates):
+        candidates = [u for u in candidates if u.pk != requester.pk]
+        if not candidates:
+            reasons.append("requester_excluded")
+    if distinct and excluded_ids:
+        before = len(candidates)
+        candidates = [u for u in candidates if u.pk not in excluded_ids]
+        if before and not candidates:
+            reasons.append("distinct_approvers")
+
+    delegations = active_delegations(organization=organization, users=candidates, definition_id=definition_id)
+    approvers: list[Approver] = []
+    seen: set = set()
+    for user in candidates:
+        delegation = delegations.get(user.pk)
+        delegate = delegation.to_user if delegation else None
+        if delegate is not None and (
+            (delegate.pk == requester.pk and not step.allow_self_approval) or (distinct and delegate.pk in excluded_ids)
+        ):
+            delegate = None  # a delegate who may not decide this step: the original assignee keeps it
+        approver = Approver(user=delegate, on_behalf_of=user, reason="delegation") if delegate else Approver(user=user)
+        if approver.user.pk in seen:
+            continue
+        seen.add(approver.user.pk)
+        approvers.append(approver)
+
+    if approvers:
+        return approvers, ""
+    admins = [u for u in org_admins(organization) if u.pk != requester.pk] or org_admins(organization)
+    return [Approver(user=u, reason="fallback_admins") for u in admins], ",".join(reasons) or "no_approver"
+
+
+def plan_stage(
+    steps: list[Step], *, organization, requester: User, data: dict, definition_id, distinct: bool, excluded_ids=None
+) -> StagePlan:
+    ctx = requester_context(requester)
+    plans = []
+    for step in steps:
+        applies, error = step_applies(step, data=data, requester_ctx=ctx)
+        plan = StepPlan(step=step, applies=applies, condition_error=error)
+        if not applies:
+            plan.skip_reason = "condition_false"
+        else:
+            plan.approvers, plan.fallback_reason = resolve_approvers(
+                step,
+                organization=organization,
+                requester=requester,
+                data=data,
+                definition_id=definition_id,
+                distinct=distinct,
+                excluded_ids=excluded_ids,
+            )
+        plans.append(plan)
+    return StagePlan(stage=steps[0].stage if steps else 0, steps=plans)
+
+
+def plan_route(*, version, requester: User, data: dict) -> list[StagePlan]:
+    """Every stage of the version for this data (preview): applicability and resolved approvers."""
+    return [
+        plan_stage(
+            steps,
+            organization=version.organization,
+            requester=requester,
+            data=data,
+            definition_id=version.definition_id,
+            distinct=False,
+        )
+        for _, steps in sorted(stages_of(version).items())
+    ]
+
+
+def applicable_step_ids(version, *, stages: Iterable[int], requester: User, data: dict) -> set:
+    """Ids of the steps of the given stages whose conditions hold for this data."""
+    ctx = requester_context(requester)
+    wanted = set(stages)
+    return {s.pk for s in steps_of(version) if s.stage in wanted and step_applies(s, data=data, requester_ctx=ctx)[0]}

@@ -1,0 +1,71 @@
+"""Reads of tasks and delegations."""
+
+from __future__ import annotations
+
+import uuid
+
+from django.db.models import Exists, OuterRef, Q, QuerySet, Subquery
+from django.utils import timezone
+
+from approvals.models import ApprovalTask, Assignment, Delegation, TaskStatus
+from core.exceptions import NotFound
+from requests.selectors import _delegated_assignment_q, delegators_of
+
+
+def inbox(*, user, status: str | None = "pending") -> QuerySet[ApprovalTask]:
+    """Tasks the user may decide: their own active assignments and those of people delegating to them.
+
+    Each task is annotated with ``acting_for``: whom the user acts for (their assignment's
+    ``on_behalf_of``, or the delegator), None when the task is their own.
+    """
+    mine = Assignment.objects.filter(task=OuterRef("pk"), assignee=user, is_active=True)
+    q = Q(Exists(mine))
+    delegations = delegators_of(user)
+    delegated = None
+    if delegations:
+        delegated = Assignment.objects.filter(task=OuterRef("pk")).filter(
+            _delegated_assignment_q(delegations, request_path="task__request__")
+        )
+        q |= Q(Exists(delegated))
+    qs = ApprovalTask.objects.for_organization(user.organization_id).filter(q)
+    if status and status != "all":
+        qs = qs.filter(status__in=status.split(","))
+    acting = Subquery(mine.values("on_behalf_of_id")[:1])
+    qs = qs.annotate(own_acting_for=acting, has_own=Exists(mine))
+    if delegated is not None:
+        qs = qs.annotate(delegated_for=Subquery(delegated.order_by("created_at").values("assignee_id")[:1]))
+    return qs.select_related("request", "step").order_by("due_at", "created_at")
+
+
+def acting_for(task) -> str | None:
+    if getattr(task, "has_own", False):
+        value = task.own_acting_for
+    else:
+        value = getattr(task, "delegated_for", None)
+    return str(value) if value else None
+
+
+def task_get(*, user, task_id) -> ApprovalTask:
+    try:
+        pk = uuid.UUID(str(task_id))
+    except (TypeError, ValueError, AttributeError):
+        raise NotFound("Task not found.") from None
+    task = inbox(user=user, status=None).filter(pk=pk).first()
+    if task is None:
+        raise NotFound("Task not found.")
+    return task
+
+
+def delegations_for(*, user, direction: str = "given") -> QuerySet[Delegation]:
+    qs = Delegation.objects.filter(organization_id=user.organization_id).select_related(
+        "from_user", "to_user", "workflow"
+    )
+    if direction == "received":
+        return qs.filter(to_user=user)
+    if direction == "active":
+        now = timezone.now()
+        return qs.filter(Q(from_user=user) | Q(to_user=user), starts_at__lte=now, ends_at__gt=now)
+    return qs.filter(from_user=user)
+
+
+__all__ = ["TaskStatus", "acting_for", "delegations_for", "inbox", "task_get"]

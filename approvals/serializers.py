@@ -1,0 +1,137 @@
+from rest_framework import serializers
+
+from approvals.models import ApprovalTask, Assignment, Delegation
+from approvals.selectors import acting_for
+
+
+class AssigneeSerializer(serializers.ModelSerializer):
+    user = serializers.UUIDField(source="assignee_id")
+    user_email = serializers.EmailField(source="assignee.email")
+    on_behalf_of = serializers.UUIDField(source="on_behalf_of_id", allow_null=True)
+
+    class Meta:
+        model = Assignment
+        fields = ["user", "user_email", "decision", "on_behalf_of", "comment", "decided_at", "is_active", "reason"]
+
+
+class RequestTaskSerializer(serializers.ModelSerializer):
+    """A task inside a request's detail."""
+
+    step = serializers.UUIDField(source="step_id")
+    step_name = serializers.CharField(source="step.name")
+    mode = serializers.CharField(source="step.mode")
+    assignees = AssigneeSerializer(source="assignments", many=True)
+
+    class Meta:
+        model = ApprovalTask
+        fields = [
+            "id",
+            "step",
+            "step_name",
+            "mode",
+            "stage",
+            "round",
+            "status",
+            "outcome_reason",
+            "activated_at",
+            "completed_at",
+            "due_at",
+            "escalation_level",
+            "assignees",
+        ]
+
+
+class TaskListSerializer(serializers.ModelSerializer):
+    """An inbox item: ``{id, request, request_title, step, stage, status, due_at, on_behalf_of}``."""
+
+    request = serializers.UUIDField(source="request_id")
+    request_title = serializers.CharField(source="request.title")
+    request_reference = serializers.CharField(source="request.reference")
+    step = serializers.UUIDField(source="step_id")
+    step_name = serializers.CharField(source="step.name")
+    on_behalf_of = serializers.SerializerMethodField()
+
+    class Meta:
+        model = ApprovalTask
+        fields = [
+            "id",
+            "request",
+            "request_title",
+            "request_reference",
+            "step",
+            "step_name",
+            "stage",
+            "round",
+            "status",
+            "due_at",
+            "on_behalf_of",
+        ]
+
+    def get_on_behalf_of(self, task) -> str | None:
+        if hasattr(task, "has_own"):
+            return acting_for(task)
+        user = self.context["request"].user
+        mine = [a for a in task.assignments.all() if a.assignee_id == user.pk]
+        mine.sort(key=lambda a: (a.is_active, a.created_at))
+        return str(mine[-1].on_behalf_of_id) if mine and mine[-1].on_behalf_of_id else None
+
+
+class TaskDetailSerializer(TaskListSerializer):
+    mode = serializers.CharField(source="step.mode")
+    request_status = serializers.CharField(source="request.status")
+    assignees = AssigneeSerializer(source="assignments", many=True)
+
+    class Meta(TaskListSerializer.Meta):
+        fields = [*TaskListSerializer.Meta.fields, "mode", "outcome_reason", "request_status", "assignees"]
+
+
+class DecisionSerializer(serializers.Serializer):
+    comment = serializers.CharField(required=False, allow_blank=True, default="")
+
+
+class ReassignSerializer(serializers.Serializer):
+    user = serializers.UUIDField()
+    from_user = serializers.UUIDField(required=False, allow_null=True)
+    reason = serializers.CharField(required=False, allow_blank=True, max_length=32, default="reassigned")
+
+
+class BulkApproveSerializer(serializers.Serializer):
+    tasks = serializers.ListField(child=serializers.UUIDField(), min_length=1, max_length=100)
+    comment = serializers.CharField(required=False, allow_blank=True, default="")
+
+
+class DelegationSerializer(serializers.ModelSerializer):
+    from_user_email = serializers.EmailField(source="from_user.email", read_only=True)
+    to_user_email = serializers.EmailField(source="to_user.email", read_only=True)
+    is_active_now = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Delegation
+        fields = [
+            "id",
+            "from_user",
+            "from_user_email",
+            "to_user",
+            "to_user_email",
+            "starts_at",
+            "ends_at",
+            "workflow",
+            "reason",
+            "is_active_now",
+            "created_at",
+        ]
+        read_only_fields = ["id", "from_user", "created_at"]
+
+    def get_is_active_now(self, obj) -> bool:
+        from django.utils import timezone
+
+        now = timezone.now()
+        return obj.starts_at <= now < obj.ends_at
+
+
+class DelegationWriteSerializer(serializers.Serializer):
+    to_user = serializers.UUIDField()
+    starts_at = serializers.DateTimeField()
+    ends_at = serializers.DateTimeField()
+    workflow = serializers.CharField(required=False, allow_null=True, allow_blank=True)
+    reason = serializers.CharField(required=False, allow_blank=True, max_length=300, default="")

@@ -1,0 +1,181 @@
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import mixins, viewsets
+from rest_framework.decorators import action
+from rest_framework.response import Response
+
+from approvals import selectors, services
+from approvals.serializers import (
+    BulkApproveSerializer,
+    DecisionSerializer,
+    DelegationSerializer,
+    DelegationWriteSerializer,
+    ReassignSerializer,
+    TaskDetailSerializer,
+    TaskListSerializer,
+)
+from core.api import OrgScopedViewMixin
+from core.exceptions import ValidationFailed
+from core.idempotency import idempotent
+from workflows.selectors import definition_get
+
+
+class TaskViewSet(OrgScopedViewMixin, mixins.ListModelMixin, viewsets.GenericViewSet):
+    """The caller's inbox: own tasks and those of people delegating to them."""
+
+    serializer_class = TaskListSerializer
+    filter_backends = []
+
+    def get_queryset(self):
+        if self.organization is None:
+            from approvals.models import ApprovalTask
+
+            return ApprovalTask.objects.none()
+        params = self.request.query_params
+        qs = selectors.inbox(user=self.request.user, status=params.get("status", "pending"))
+        if params.get("request"):
+            qs = qs.filter(request_id=selectors_uuid(params["request"]))
+        if params.get("workflow"):
+            qs = qs.filter(request__definition__key=params["workflow"])
+        return qs
+
+    @extend_schema(
+        parameters=[
+            OpenApiParameter("status", str, description="pending (default), approved, rejected, ..., or all"),
+            OpenApiParameter("request", str),
+            OpenApiParameter("workflow", str),
+        ]
+    )
+    def list(self, request, *args, **kwargs):
+        return super().list(request, *args, **kwargs)
+
+    def _answer(self, task):
+        task = services._load_task(task.pk)
+        return Response(TaskDetailSerializer(task, context={"request": self.request}).data)
+
+    @extend_schema(responses={200: TaskDetailSerializer})
+    def retrieve(self, request, pk=None):
+        task = selectors.task_get(user=request.user, task_id=pk)
+        return self._answer(task)
+
+    def _decide(self, request, pk, decision):
+        s = DecisionSerializer(data=request.data)
+        s.is_valid(raise_exception=True)
+        task = services.task_decide(
+            actor=request.user, task_id=pk, decision=decision, comment=s.validated_data["comment"]
+        )
+        return self._answer(task)
+
+    @extend_schema(request=DecisionSerializer, responses={200: TaskDetailSerializer})
+    @action(detail=True, methods=["post"])
+    @idempotent
+    def approve(self, request, pk=None):
+        return self._decide(request, pk, "approve")
+
+    @extend_schema(request=DecisionSerializer, responses={200: TaskDetailSerializer})
+    @action(detail=True, methods=["post"])
+    @idempotent
+    def reject(self, request, pk=None):
+        return self._decide(request, pk, "reject")
+
+    @extend_schema(request=DecisionSerializer, responses={200: TaskDetailSerializer})
+    @action(detail=True, methods=["post"], url_path="request-changes")
+    @idempotent
+    def request_changes(self, request, pk=None):
+        return self._decide(request, pk, "request_changes")
+
+    @extend_schema(request=ReassignSerializer, responses={200: TaskDetailSerializer})
+    @action(detail=True, methods=["post"])
+    @idempotent
+    def reassign(self, request, pk=None):
+        s = ReassignSerializer(data=request.data)
+        s.is_valid(raise_exception=True)
+        task = services.task_reassign(
+            actor=request.user,
+            task_id=pk,
+            to_user=s.validated_data["user"],
+            from_user=s.validated_data.get("from_user"),
+            reason=s.validated_data["reason"] or "reassigned",
+        )
+        return self._answer(task)
+
+    @extend_schema(request=BulkApproveSerializer)
+    @action(detail=False, methods=["post"], url_path="bulk-approve")
+    @idempotent
+    def bulk_approve(self, request):
+        s = BulkApproveSerializer(data=request.data)
+        s.is_valid(raise_exception=True)
+        results = services.bulk_approve(
+            actor=request.user, task_ids=s.validated_data["tasks"], comment=s.validated_data["comment"]
+        )
+        return Response(
+            {
+                "results": results,
+                "approved": sum(1 for r in results if r["ok"]),
+                "failed": sum(1 for r in results if not r["ok"]),
+            }
+        )
+
+
+def selectors_uuid(value):
+    from requests.selectors import _as_uuid
+
+    return _as_uuid(value)
+
+
+class DelegationViewSet(OrgScopedViewMixin, viewsets.ModelViewSet):
+    """The caller's delegations (``?direction=received`` for the ones made to them)."""
+
+    serializer_class = DelegationSerializer
+    filter_backends = []
+
+    def get_queryset(self):
+        if self.organization is None:
+            from approvals.models import Delegation
+
+            return Delegation.objects.none()
+        return selectors.delegations_for(
+            user=self.request.user, direction=self.request.query_params.get("direction", "given")
+        )
+
+    def get_object(self):
+        obj = self.get_queryset().filter(pk=selectors_uuid(self.kwargs["pk"])).first()
+        if obj is None:
+            from core.exceptions import NotFound
+
+            raise NotFound("Delegation not found.")
+        return obj
+
+    def _fields(self, partial: bool) -> dict:
+        s = DelegationWriteSerializer(data=self.request.data, partial=partial)
+        s.is_valid(raise_exception=True)
+        data = dict(s.validated_data)
+        if "workflow" in data:
+            ref = data["workflow"]
+            if ref:
+                try:
+                    data["workflow"] = definition_get(organization=self.organization, workflow=ref)
+                except Exception:  # noqa: BLE001 - NotFound
+                    raise ValidationFailed(details={"workflow": ["Unknown workflow."]}) from None
+            else:
+                data["workflow"] = None
+        return data
+
+    @extend_schema(request=DelegationWriteSerializer, responses={201: DelegationSerializer})
+    @idempotent
+    def create(self, request, *args, **kwargs):
+        delegation = services.delegation_create(actor=request.user, **self._fields(partial=False))
+        return Response(DelegationSerializer(delegation).data, status=201)
+
+    @extend_schema(request=DelegationWriteSerializer, responses={200: DelegationSerializer})
+    def update(self, request, *args, partial=False, **kwargs):
+        fields = self._fields(partial=partial)
+        delegation = services.delegation_update(actor=request.user, delegation_id=kwargs["pk"], **fields)
+        return Response(DelegationSerializer(delegation).data)
+
+    @extend_schema(request=DelegationWriteSerializer, responses={200: DelegationSerializer})
+    def partial_update(self, request, *args, **kwargs):
+        return self.update(request, *args, partial=True, **kwargs)
+
+    def destroy(self, request, *args, **kwargs):
+        services.delegation_delete(actor=request.user, delegation_id=kwargs["pk"])
+        return Response(status=204)

@@ -1,0 +1,141 @@
+"""Reads of requests: visibility, lists, detail, timeline."""
+
+from __future__ import annotations
+
+import uuid
+
+from django.db.models import Exists, OuterRef, Prefetch, Q, QuerySet
+from django.utils import timezone
+
+from accounts.catalog import REQUESTS_VIEW_ALL
+from approvals.models import ApprovalTask, Assignment, Delegation
+from auditlogs.models import AuditLog
+from core.exceptions import NotFound
+from requests.models import Attachment, Comment, Request
+
+
+def _as_uuid(value):
+    try:
+        return uuid.UUID(str(value))
+    except (TypeError, ValueError, AttributeError):
+        return None
+
+
+def delegators_of(user, *, at=None) -> list[Delegation]:
+    """Delegations in force now that make ``user`` act for someone."""
+    at = at or timezone.now()
+    return list(
+        Delegation.objects.filter(
+            organization_id=user.organization_id, to_user=user, starts_at__lte=at, ends_at__gt=at
+        ).select_related("from_user")
+    )
+
+
+def _delegated_assignment_q(delegations, *, request_path: str) -> Q:
+    """Assignments (active) of the people who delegate to the caller, within each delegation's scope."""
+    q = Q(pk__in=[])
+    for d in delegations:
+        part = Q(assignee_id=d.from_user_id, is_active=True)
+        if d.workflow_id:
+            part &= Q(**{f"{request_path}definition_id": d.workflow_id})
+        q |= part
+    return q
+
+
+def participation_q(user) -> Q:
+    """Requests ``user`` takes part in: requester, any assignee (past too), acting-for, or delegate."""
+    assigned = Assignment.objects.filter(task__request=OuterRef("pk")).filter(Q(assignee=user) | Q(on_behalf_of=user))
+    q = Q(requester=user) | Q(Exists(assigned))
+    delegations = delegators_of(user)
+    if delegations:
+        delegated = Assignment.objects.filter(task__request=OuterRef("pk")).filter(
+            _delegated_assignment_q(delegations, request_path="task__request__")
+        )
+        q |= Q(Exists(delegated))
+    return q
+
+
+def visible_requests(*, user) -> QuerySet[Request]:
+    qs = Request.objects.for_organization(user.organization_id)
+    if user.has_code(REQUESTS_VIEW_ALL):
+        return qs
+    return qs.filter(participation_q(user))
+
+
+def can_view(*, user, request: Request) -> bool:
+    if user is None:
+        return True
+    if request.organization_id != user.organization_id:
+        return False
+    if user.has_code(REQUESTS_VIEW_ALL) or request.requester_id == user.pk:
+        return True
+    return Request.objects.filter(pk=request.pk).filter(participation_q(user)).exists()
+
+
+def request_list(*, user, filters: dict | None = None) -> QuerySet[Request]:
+    filters = filters or {}
+    qs = visible_requests(user=user).select_related("definition", "requester", "workflow_version")
+    if filters.get("status"):
+        qs = qs.filter(status__in=str(filters["status"]).split(","))
+    if filters.get("workflow"):
+        value = filters["workflow"]
+        pk = _as_uuid(value)
+        qs = qs.filter(definition_id=pk) if pk else qs.filter(definition__key=value)
+    if str(filters.get("mine", "")).lower() in ("1", "true", "yes"):
+        qs = qs.filter(requester=user)
+    if filters.get("created_after"):
+        qs = qs.filter(created_at__gte=filters["created_after"])
+    if filters.get("created_before"):
+        qs = qs.filter(created_at__lt=filters["created_before"])
+    if filters.get("search"):
+        term = filters["search"]
+        qs = qs.filter(Q(title__icontains=term) | Q(reference__icontains=term))
+    if str(filters.get("overdue", "")).lower() in ("1", "true", "yes"):
+        overdue = ApprovalTask.objects.filter(request=OuterRef("pk"), status="pending", due_at__lt=timezone.now())
+        qs = qs.filter(Exists(overdue))
+    return qs
+
+
+def request_detail_queryset(*, user) -> QuerySet[Request]:
+    assignments = Assignment.objects.select_related("assignee", "on_behalf_of").order_by("created_at")
+    tasks = (
+        ApprovalTask.objects.select_related("step")
+        .prefetch_related(Prefetch("assignments", queryset=assignments))
+        .order_by("round", "stage", "created_at")
+    )
+    return (
+        visible_requests(user=user)
+        .select_related("definition", "requester", "workflow_version")
+        .prefetch_related(
+            Prefetch("tasks", queryset=tasks),
+            Prefetch("comments", queryset=Comment.objects.select_related("author")),
+            Prefetch("attachments", queryset=Attachment.objects.select_related("uploaded_by")),
+        )
+    )
+
+
+def request_get(*, user, request_id, detail: bool = True) -> Request:
+    pk = _as_uuid(request_id)
+    qs = request_detail_queryset(user=user) if detail else visible_requests(user=user)
+    obj = qs.filter(pk=pk).first() if pk else None
+    if obj is None:
+        raise NotFound("Request not found.")
+    return obj
+
+
+def timeline(*, request: Request) -> QuerySet[AuditLog]:
+    """Audit rows of the request, its tasks, comments and attachments, in chain order."""
+    task_ids = [str(i) for i in ApprovalTask.objects.filter(request=request).values_list("id", flat=True)]
+    comment_ids = [str(i) for i in Comment.objects.filter(request=request).values_list("id", flat=True)]
+    attachment_ids = [str(i) for i in Attachment.objects.filter(request=request).values_list("id", flat=True)]
+    return (
+        AuditLog.objects.filter(organization_id=request.organization_id)
+        .filter(
+            Q(target_type="requests.request", target_id=str(request.pk))
+            | Q(target_type="approvals.approvaltask", target_id__in=task_ids)
+            | Q(target_type="requests.comment", target_id__in=comment_ids)
+            | Q(target_type="requests.attachment", target_id__in=attachment_ids)
+        )
+        .select_related("actor")
+        .order_by("sequence")
+    )

@@ -1,0 +1,133 @@
+from rest_framework import serializers
+
+from approvals.serializers import RequestTaskSerializer
+from requests.models import Attachment, Comment, Request
+
+
+class RequestListSerializer(serializers.ModelSerializer):
+    workflow = serializers.CharField(source="definition.key")
+    workflow_name = serializers.CharField(source="definition.name")
+    workflow_version = serializers.IntegerField(source="workflow_version.number")
+    requester = serializers.UUIDField(source="requester_id")
+    requester_email = serializers.EmailField(source="requester.email")
+
+    class Meta:
+        model = Request
+        fields = [
+            "id",
+            "reference",
+            "title",
+            "status",
+            "workflow",
+            "workflow_name",
+            "workflow_version",
+            "requester",
+            "requester_email",
+            "current_stage",
+            "round",
+            "created_at",
+            "submitted_at",
+            "completed_at",
+        ]
+
+
+class CommentSerializer(serializers.ModelSerializer):
+    author_email = serializers.EmailField(source="author.email", read_only=True)
+
+    class Meta:
+        model = Comment
+        fields = ["id", "author", "author_email", "body", "round", "created_at"]
+        read_only_fields = ["id", "author", "round", "created_at"]
+
+
+class AttachmentSerializer(serializers.ModelSerializer):
+    uploaded_by_email = serializers.EmailField(source="uploaded_by.email", read_only=True)
+    download_url = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Attachment
+        fields = [
+            "id",
+            "name",
+            "size",
+            "content_type",
+            "sha256",
+            "uploaded_by",
+            "uploaded_by_email",
+            "created_at",
+            "download_url",
+        ]
+
+    def get_download_url(self, obj) -> str:
+        return f"/api/v1/requests/{obj.request_id}/attachments/{obj.id}/download/"
+
+
+class RequestDetailSerializer(RequestListSerializer):
+    tasks = RequestTaskSerializer(many=True)
+    comments = CommentSerializer(many=True)
+    attachments = AttachmentSerializer(many=True)
+
+    class Meta(RequestListSerializer.Meta):
+        fields = [
+            *RequestListSerializer.Meta.fields,
+            "data",
+            "department",
+            "returned_from_stage",
+            "updated_at",
+            "tasks",
+            "comments",
+            "attachments",
+        ]
+
+
+class RequestCreateSerializer(serializers.Serializer):
+    workflow = serializers.CharField()
+    title = serializers.CharField(max_length=300)
+    data = serializers.JSONField(required=False, default=dict)
+    submit = serializers.BooleanField(required=False, default=False)
+
+
+class RequestUpdateSerializer(serializers.Serializer):
+    title = serializers.CharField(max_length=300, required=False)
+    data = serializers.JSONField(required=False)
+
+
+class ResubmitSerializer(serializers.Serializer):
+    title = serializers.CharField(max_length=300, required=False)
+    data = serializers.JSONField(required=False)
+
+
+class CancelSerializer(serializers.Serializer):
+    reason = serializers.CharField(required=False, allow_blank=True, default="")
+
+
+class PreviewSerializer(serializers.Serializer):
+    workflow = serializers.CharField()
+    data = serializers.JSONField(required=False, default=dict)
+
+
+class CommentCreateSerializer(serializers.Serializer):
+    body = serializers.CharField()
+
+
+class AttachmentUploadSerializer(serializers.Serializer):
+    file = serializers.FileField(allow_empty_file=True)
+
+
+class TimelineEntrySerializer(serializers.Serializer):
+    def to_representation(self, log):
+        changes = log.changes or {}
+        return {
+            "id": str(log.id),
+            "sequence": log.sequence,
+            "action": log.action,
+            "actor": str(log.actor_id) if log.actor_id else None,
+            "actor_email": log.actor.email if log.actor_id else None,
+            "actor_repr": log.actor_repr,
+            "on_behalf_of": changes.get("on_behalf_of"),
+            "comment": changes.get("comment") or changes.get("body") or "",
+            "target_type": log.target_type,
+            "target_id": log.target_id,
+            "changes": changes,
+            "created_at": log.created_at.isoformat().replace("+00:00", "Z"),
+        }

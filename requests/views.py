@@ -1,0 +1,242 @@
+from django.http import FileResponse
+from django.utils.dateparse import parse_date, parse_datetime
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import mixins, viewsets
+from rest_framework.decorators import action
+from rest_framework.filters import OrderingFilter
+from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
+from rest_framework.response import Response
+
+from accounts.catalog import REQUESTS_CREATE
+from approvals import routing
+from core.api import OrgScopedViewMixin
+from core.exceptions import NotFound, ValidationFailed
+from core.idempotency import idempotent
+from requests import selectors, services
+from requests.models import Attachment
+from requests.serializers import (
+    AttachmentSerializer,
+    AttachmentUploadSerializer,
+    CancelSerializer,
+    CommentCreateSerializer,
+    CommentSerializer,
+    PreviewSerializer,
+    RequestCreateSerializer,
+    RequestDetailSerializer,
+    RequestListSerializer,
+    RequestUpdateSerializer,
+    ResubmitSerializer,
+    TimelineEntrySerializer,
+)
+from workflows.selectors import published_version_for
+
+LIST_FILTERS = ("status", "workflow", "mine", "created_after", "created_before", "search", "overdue")
+
+
+def _parse_moment(name: str, value: str):
+    moment = parse_datetime(value)
+    if moment is None:
+        day = parse_date(value)
+        if day is not None:
+            from datetime import datetime, time
+
+            from django.utils import timezone
+
+            moment = timezone.make_aware(datetime.combine(day, time.min), timezone.utc)
+    if moment is None:
+        raise ValidationFailed(details={name: ["Expected an ISO 8601 date or date-time."]})
+    return moment
+
+
+def _approver_json(a: routing.Approver) -> dict:
+    return {
+        "user": str(a.user.pk),
+        "email": a.user.email,
+        "name": a.user.get_full_name(),
+        "on_behalf_of": str(a.on_behalf_of.pk) if a.on_behalf_of else None,
+        "reason": a.reason,
+    }
+
+
+class RequestViewSet(OrgScopedViewMixin, mixins.ListModelMixin, viewsets.GenericViewSet):
+    required_permissions = {"create": REQUESTS_CREATE, "preview_route": REQUESTS_CREATE}
+    filter_backends = [OrderingFilter]
+    ordering_fields = ["created_at", "submitted_at", "completed_at", "updated_at", "reference", "title", "status"]
+    ordering = ["-created_at"]
+    serializer_class = RequestListSerializer
+    parser_classes = [JSONParser, MultiPartParser, FormParser]
+
+    def get_queryset(self):
+        if self.organization is None:  # schema generation
+            from requests.models import Request
+
+            return Request.objects.none()
+        filters = {k: self.request.query_params.get(k) for k in LIST_FILTERS if self.request.query_params.get(k)}
+        for name in ("created_after", "created_before"):
+            if name in filters:
+                filters[name] = _parse_moment(name, filters[name])
+        return selectors.request_list(user=self.request.user, filters=filters)
+
+    def _detail(self, request_id, status=200):
+        obj = selectors.request_get(user=self.request.user, request_id=request_id)
+        return Response(RequestDetailSerializer(obj, context={"request": self.request}).data, status=status)
+
+    @extend_schema(
+        parameters=[OpenApiParameter(n, str, required=False) for n in LIST_FILTERS],
+        responses={200: RequestListSerializer(many=True)},
+    )
+    def list(self, request, *args, **kwargs):
+        return super().list(request, *args, **kwargs)
+
+    @extend_schema(responses={200: RequestDetailSerializer})
+    def retrieve(self, request, pk=None):
+        return self._detail(pk)
+
+    @extend_schema(request=RequestCreateSerializer, responses={201: RequestDetailSerializer})
+    @idempotent
+    def create(self, request):
+        s = RequestCreateSerializer(data=request.data)
+        s.is_valid(raise_exception=True)
+        obj = services.request_create(actor=request.user, **s.validated_data)
+        return self._detail(obj.pk, status=201)
+
+    @extend_schema(request=RequestUpdateSerializer, responses={200: RequestDetailSerializer})
+    def partial_update(self, request, pk=None):
+        s = RequestUpdateSerializer(data=request.data, partial=True)
+        s.is_valid(raise_exception=True)
+        services.request_update(actor=request.user, request_id=pk, **s.validated_data)
+        return self._detail(pk)
+
+    @extend_schema(request=None, responses={200: RequestDetailSerializer})
+    @action(detail=True, methods=["post"])
+    @idempotent
+    def submit(self, request, pk=None):
+        services.request_submit(actor=request.user, request_id=pk)
+        return self._detail(pk)
+
+    @extend_schema(request=None, responses={200: RequestDetailSerializer})
+    @action(detail=True, methods=["post"])
+    @idempotent
+    def withdraw(self, request, pk=None):
+        services.request_withdraw(actor=request.user, request_id=pk)
+        return self._detail(pk)
+
+    @extend_schema(request=CancelSerializer, responses={200: RequestDetailSerializer})
+    @action(detail=True, methods=["post"])
+    @idempotent
+    def cancel(self, request, pk=None):
+        s = CancelSerializer(data=request.data)
+        s.is_valid(raise_exception=True)
+        services.request_cancel(actor=request.user, request_id=pk, reason=s.validated_data["reason"])
+        return self._detail(pk)
+
+    @extend_schema(request=ResubmitSerializer, responses={200: RequestDetailSerializer})
+    @action(detail=True, methods=["post"])
+    @idempotent
+    def resubmit(self, request, pk=None):
+        s = ResubmitSerializer(data=request.data)
+        s.is_valid(raise_exception=True)
+        services.request_resubmit(actor=request.user, request_id=pk, **s.validated_data)
+        return self._detail(pk)
+
+    @extend_schema(responses={200: TimelineEntrySerializer(many=True)})
+    @action(detail=True, methods=["get"])
+    def timeline(self, request, pk=None):
+        obj = selectors.request_get(user=request.user, request_id=pk, detail=False)
+        rows = selectors.timeline(request=obj)
+        return Response(TimelineEntrySerializer(rows, many=True).data)
+
+    @extend_schema(request=PreviewSerializer)
+    @action(detail=False, methods=["post"], url_path="preview-route")
+    def preview_route(self, request):
+        s = PreviewSerializer(data=request.data)
+        s.is_valid(raise_exception=True)
+        version = published_version_for(organization=self.organization, workflow=s.validated_data["workflow"])
+        data = s.validated_data["data"]
+        from requests.validation import form_errors
+
+        stages = []
+        for plan in routing.plan_route(version=version, requester=request.user, data=data):
+            stages.append(
+                {
+                    "stage": plan.stage,
+                    "skipped": plan.skipped,
+                    "steps": [
+                        {
+                            "id": str(p.step.pk),
+                            "name": p.step.name,
+                            "mode": p.step.mode,
+                            "quorum_count": p.step.quorum_count,
+                            "condition": p.step.condition,
+                            "skipped": not p.applies,
+                            "skip_reason": p.skip_reason,
+                            "condition_error": p.condition_error,
+                            "fallback_reason": p.fallback_reason,
+                            "approvers": [_approver_json(a) for a in p.approvers],
+                        }
+                        for p in plan.steps
+                    ],
+                }
+            )
+        return Response(
+            {
+                "workflow": version.definition.key,
+                "version": version.number,
+                "data_errors": form_errors(version.form_schema, data),
+                "stages": stages,
+                "approved_without_approvers": all(st["skipped"] for st in stages),
+            }
+        )
+
+    # --- comments -------------------------------------------------------------------------
+    @extend_schema(request=CommentCreateSerializer, responses={200: CommentSerializer(many=True)})
+    @action(detail=True, methods=["get", "post"])
+    def comments(self, request, pk=None):
+        if request.method == "POST":
+            return self._comment_create(request, pk=pk)
+        obj = selectors.request_get(user=request.user, request_id=pk, detail=False)
+        rows = obj.comments.select_related("author")
+        return Response(CommentSerializer(rows, many=True).data)
+
+    @idempotent
+    def _comment_create(self, request, pk=None):
+        s = CommentCreateSerializer(data=request.data)
+        s.is_valid(raise_exception=True)
+        comment = services.comment_add(actor=request.user, request_id=pk, body=s.validated_data["body"])
+        return Response(CommentSerializer(comment).data, status=201)
+
+    # --- attachments ----------------------------------------------------------------------
+    @extend_schema(request={"multipart/form-data": AttachmentUploadSerializer}, responses={200: AttachmentSerializer})
+    @action(detail=True, methods=["get", "post"])
+    def attachments(self, request, pk=None):
+        if request.method == "POST":
+            return self._attachment_create(request, pk=pk)
+        obj = selectors.request_get(user=request.user, request_id=pk, detail=False)
+        rows = obj.attachments.select_related("uploaded_by")
+        return Response(AttachmentSerializer(rows, many=True).data)
+
+    @idempotent
+    def _attachment_create(self, request, pk=None):
+        upload = request.FILES.get("file")
+        if upload is None:
+            raise ValidationFailed(details={"file": ["No file was submitted (multipart field 'file')."]})
+        attachment = services.attachment_add(actor=request.user, request_id=pk, file=upload)
+        return Response(AttachmentSerializer(attachment).data, status=201)
+
+    @extend_schema(responses={(200, "application/octet-stream"): bytes})
+    @action(detail=True, methods=["get"], url_path=r"attachments/(?P<attachment_id>[^/.]+)/download")
+    def download(self, request, pk=None, attachment_id=None):
+        obj = selectors.request_get(user=request.user, request_id=pk, detail=False)
+        attachment = Attachment.objects.filter(request=obj, pk=selectors._as_uuid(attachment_id)).first()
+        if attachment is None:
+            raise NotFound("Attachment not found.")
+        response = FileResponse(
+            attachment.file.open("rb"),
+            as_attachment=True,
+            filename=attachment.name,
+            content_type=attachment.content_type or "application/octet-stream",
+        )
+        response["X-Content-Type-Options"] = "nosniff"
+        response["Content-Security-Policy"] = "default-src 'none'; sandbox"
+        response["Content-Length"] = str(attachment.size)
+        return response
