@@ -81,9 +81,11 @@ def refresh_tokens(*, refresh: str) -> dict:
     with transaction.atomic():
         outstanding = _blacklist_locked(token["jti"])
         user = User.objects.filter(pk=token.get("user_id"), is_active=True).first()
-        if user is None or outstanding.user_id != user.pk:
-            raise NotAuthenticated("User not found or inactive.", code="user_inactive")
-        return _tokens_for(user)
+        if user is not None and outstanding.user_id == user.pk:
+            return _tokens_for(user)
+    # Refused, and the presented token stays blacklisted (committed above): a later
+    # reactivation does not bring an old session back.
+    raise NotAuthenticated("User not found or inactive.", code="user_inactive")
 
 
 def logout(*, user: User, refresh: str) -> None:
