@@ -1,4 +1,7 @@
+from datetime import UTC, datetime, time
+
 from django.http import FileResponse
+from django.utils import timezone
 from django.utils.dateparse import parse_date, parse_datetime
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import mixins, viewsets
@@ -34,17 +37,18 @@ LIST_FILTERS = ("status", "workflow", "mine", "created_after", "created_before",
 
 
 def _parse_moment(name: str, value: str):
-    moment = parse_datetime(value)
+    try:
+        moment = parse_datetime(value)
+    except ValueError:
+        moment = None
     if moment is None:
         day = parse_date(value)
         if day is not None:
-            from datetime import datetime, time
-
-            from django.utils import timezone
-
-            moment = timezone.make_aware(datetime.combine(day, time.min), timezone.utc)
+            moment = timezone.make_aware(datetime.combine(day, time.min), UTC)
     if moment is None:
         raise ValidationFailed(details={name: ["Expected an ISO 8601 date or date-time."]})
+    if timezone.is_naive(moment):
+        moment = timezone.make_aware(moment, UTC)
     return moment
 
 
