@@ -21,9 +21,11 @@ ROLE_FIELDS = ["slug", "name", "description", "permissions"]
 # --- Sessions ---------------------------------------------------------------------
 
 
-def _rate_seconds(rate: str) -> int:
-    unit = rate.split("/")[1] if "/" in rate else "m"
-    return {"s": 1, "m": 60, "h": 3600, "d": 86400}.get(unit[-1:], 60)
+def rate_seconds(rate: str) -> int:
+    """The period of a django-ratelimit rate (``5/m`` -> 60): the Retry-After of a refusal."""
+    period = rate.split("/", 1)[1] if "/" in rate else "m"
+    multiplier = int(period[:-1]) if period[:-1].isdigit() else 1
+    return multiplier * {"s": 1, "m": 60, "h": 3600, "d": 86400}.get(period[-1:], 60)
 
 
 def check_login_rate(*, request, email: str) -> None:
@@ -34,7 +36,7 @@ def check_login_rate(*, request, email: str) -> None:
         ("login-account", lambda g, r: email.lower(), settings.LOGIN_RATE_PER_ACCOUNT),
     ):
         if is_ratelimited(request, group=group, key=key, rate=rate, increment=True):
-            raise RateLimited(retry_after=_rate_seconds(rate))
+            raise RateLimited(retry_after=rate_seconds(rate))
 
 
 def _tokens_for(user: User) -> dict:

@@ -54,7 +54,7 @@ class RefreshView(APIView):
         if is_ratelimited(
             request._request, group="refresh-ip", key="ip", rate=settings.REFRESH_RATE_PER_IP, increment=True
         ):
-            raise RateLimited(retry_after=60)
+            raise RateLimited(retry_after=services.rate_seconds(settings.REFRESH_RATE_PER_IP))
         data = RefreshInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         return Response(services.refresh_tokens(refresh=data.validated_data["refresh"]))

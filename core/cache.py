@@ -1,0 +1,52 @@
+"""The default cache in production: Redis, degrading to per-process memory while Redis is down.
+
+The cache holds only rate-limit counters (django-ratelimit for login/refresh, DRF's
+throttle for the authenticated API). Losing Redis must not take the API down, and must
+not switch the limits off either: while Redis errors, each call is served by a
+process-local memory cache, so the limits still hold per process (N processes allow
+at most N times the limit) until Redis is back. Every fallback is logged.
+"""
+
+import logging
+import time
+
+from django.core.cache.backends.locmem import LocMemCache
+from django.core.cache.backends.redis import RedisCache
+from redis.exceptions import RedisError
+
+logger = logging.getLogger(__name__)
+
+_METHODS = ("add", "get", "set", "touch", "delete", "get_many", "has_key", "incr", "set_many", "delete_many", "clear")
+_LOG_EVERY_SECONDS = 10.0
+
+
+class ResilientRedisCache(RedisCache):
+    def __init__(self, server, params):
+        params = {**params, "OPTIONS": {"socket_connect_timeout": 1, "socket_timeout": 1, **params.get("OPTIONS", {})}}
+        super().__init__(server, params)
+        self.fallback = LocMemCache(f"resilient-fallback-{id(self)}", {"TIMEOUT": params.get("TIMEOUT", 300)})
+        self._last_logged = 0.0
+
+    def _degraded(self, name: str, exc: Exception) -> None:
+        now = time.monotonic()
+        if now - self._last_logged >= _LOG_EVERY_SECONDS:
+            self._last_logged = now
+            logger.error(
+                "cache: Redis unavailable (%s: %s); serving %s from process memory", type(exc).__name__, exc, name
+            )
+
+
+def _guarded(name: str):
+    def method(self, *args, **kwargs):
+        try:
+            return getattr(RedisCache, name)(self, *args, **kwargs)
+        except (RedisError, OSError) as exc:
+            self._degraded(name, exc)
+            return getattr(self.fallback, name)(*args, **kwargs)
+
+    method.__name__ = name
+    return method
+
+
+for _name in _METHODS:
+    setattr(ResilientRedisCache, _name, _guarded(_name))
