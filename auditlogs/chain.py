@@ -9,12 +9,14 @@ write time is the hash recomputed at verify time:
 - ``ip``: ``inet`` prints addresses its own way (``2001:DB8:0::1`` -> ``2001:db8::1``);
   both sides hash ``ipaddress``'s compressed form.
 - ``changes``: ``jsonb`` keeps numbers as ``numeric`` (``1e20`` comes back as an int,
-  ``1.0`` as ``1.0``): integral floats hash as ints. NaN/Infinity, NUL characters and
+  ``1.0`` as ``1.0``): integral floats hash as ints (of their
+  decimal text). NaN/Infinity, NUL characters and
   lone surrogates cannot be stored at all, so ``normalize`` replaces them.
 - ``created_at``: hashed as ISO 8601 in UTC whatever the connection's time zone.
 """
 
 import datetime as dt
+import decimal
 import hashlib
 import ipaddress
 import json
@@ -107,7 +109,8 @@ def normalize_ip(value) -> str | None:
 
 def _canon_json(value):
     if isinstance(value, float) and value.is_integer():
-        return int(value)
+        # jsonb keeps the decimal text: 1e300 comes back as 10**300, not as the double's exact value.
+        return int(decimal.Decimal(repr(value)))
     if isinstance(value, dict):
         return {k: _canon_json(v) for k, v in value.items()}
     if isinstance(value, list):

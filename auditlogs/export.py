@@ -43,7 +43,10 @@ def _jsonable(row: dict) -> dict:
 
 
 def _csv_cell(value) -> str:
-    """Spreadsheets run cells that start like a formula: prefix those with a quote (CSV is for people; JSONL is exact)."""
+    """Spreadsheets run cells that start like a formula: prefix those with a quote.
+
+    CSV is for people; JSONL keeps every value exactly (and can be re-verified).
+    """
     if value is None:
         return ""
     text = value if isinstance(value, str) else json.dumps(value, cls=AuditJSONEncoder, ensure_ascii=False)
@@ -58,11 +61,9 @@ def iter_csv(queryset: QuerySet) -> Iterator[bytes]:
     buffer = io.StringIO()
     writer = csv.writer(buffer)
     writer.writerow(COLUMNS)
-    count = 0
-    for row in _rows(queryset):
+    for count, row in enumerate(_rows(queryset), start=1):
         data = _jsonable(row)
         writer.writerow([_csv_cell(data[c]) for c in COLUMNS])
-        count += 1
         if count % CHUNK_ROWS == 0:
             yield buffer.getvalue().encode()
             buffer.seek(0)

@@ -66,7 +66,7 @@ def audit_record(
 
 
 def _append_postgresql(log: AuditLog, using: str) -> None:
-    """Two round trips: bump-and-lock the head (creating it if needed), then insert the row and store the new head hash."""
+    """Two round trips: bump-and-lock the head (creating it if needed), then insert the row + store the head hash."""
     connection = connections[using]
     head_table = AuditChainHead._meta.db_table
     with connection.cursor() as cursor:

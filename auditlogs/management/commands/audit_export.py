@@ -1,0 +1,47 @@
+import datetime as dt
+
+from django.core.management.base import BaseCommand, CommandError
+from django.utils import timezone
+from django.utils.dateparse import parse_date, parse_datetime
+
+from auditlogs.export import FORMATS, iter_export
+from auditlogs.models import AuditLog
+from auditlogs.selectors import audit_logs_for
+from auditlogs.services import record_export
+from organizations.models import Organization
+
+
+def _parse_since(value: str):
+    parsed = parse_datetime(value)
+    if parsed is None and (day := parse_date(value)) is not None:
+        parsed = dt.datetime.combine(day, dt.time.min)
+    if parsed is None:
+        raise CommandError(f"--since: not an ISO 8601 date or datetime: {value!r}")
+    return parsed if timezone.is_aware(parsed) else timezone.make_aware(parsed, dt.UTC)
+
+
+class Command(BaseCommand):
+    help = "Stream audit rows to stdout as CSV or JSON lines (constant memory). The export itself is audited."
+
+    def add_arguments(self, parser):
+        parser.add_argument("--format", required=True, choices=sorted(FORMATS), dest="fmt")
+        parser.add_argument("--since", help="ISO 8601 date or datetime (inclusive).")
+        parser.add_argument("--org", help="Organization slug (default: every chain).")
+
+    def handle(self, *args, fmt, since=None, org=None, **options):
+        filters = {"since": since, "org": org, "via": "manage.py audit_export"}
+        since_dt = _parse_since(since) if since else None
+        if org:
+            organization = Organization.objects.filter(slug=org).first()
+            if organization is None:
+                raise CommandError(f"No organization with slug {org!r}.")
+            record = record_export(actor=None, organization=organization, fmt=fmt, filters=filters)
+            queryset = audit_logs_for(organization=organization).filter(sequence__lt=record.sequence)
+        else:
+            record = record_export(actor=None, organization=None, fmt=fmt, filters=filters)
+            queryset = AuditLog.objects.filter(id__lt=record.id).order_by("chain", "sequence")
+        if since_dt is not None:
+            queryset = queryset.filter(created_at__gte=since_dt)
+        for chunk in iter_export(queryset, fmt):
+            self.stdout.write(chunk.decode(), ending="")
+        self.stdout.flush()

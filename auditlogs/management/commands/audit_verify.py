@@ -1,0 +1,36 @@
+from django.core.management.base import BaseCommand, CommandError
+
+from auditlogs.verify import all_chains, chain_of, verify_chain
+from organizations.models import Organization
+
+
+class Command(BaseCommand):
+    help = "Recompute the audit hash chain of one organization (--org SLUG) or of every chain. Exit 1 when broken."
+
+    def add_arguments(self, parser):
+        parser.add_argument("--org", help="Organization slug (default: every chain, the platform one included).")
+
+    def handle(self, *args, org=None, **options):
+        if org:
+            organization = Organization.objects.filter(slug=org).first()
+            if organization is None:
+                raise CommandError(f"No organization with slug {org!r}.")
+            chains = [chain_of(organization)]
+        else:
+            chains = all_chains()
+        names = {str(pk): slug for pk, slug in Organization.objects.values_list("pk", "slug")}
+        broken = 0
+        for chain in chains:
+            result = verify_chain(chain=chain)
+            label = names.get(chain, chain)
+            if result["ok"]:
+                self.stdout.write(f"{label}: ok, {result['checked']} rows")
+            else:
+                broken += 1
+                self.stdout.write(
+                    f"{label}: BROKEN at sequence {result['first_bad']} ({result['reason']}, row id "
+                    f"{result['first_bad_id']}), {result['checked']} rows read"
+                )
+        if broken:
+            raise CommandError(f"{broken} of {len(chains)} audit chain(s) failed verification.")
+        self.stdout.write(f"{len(chains)} chain(s) verified.")
