@@ -38,10 +38,8 @@ def inbox(*, user, status: str | None = "pending") -> QuerySet[ApprovalTask]:
 
 
 def acting_for(task) -> str | None:
-    if getattr(task, "has_own", False):
-        value = task.own_acting_for
-    else:
-        value = getattr(task, "delegated_for", None)
+    own = getattr(task, "has_own", False)
+    value = task.own_acting_for if own else getattr(task, "delegated_for", None)
     return str(value) if value else None
 
 

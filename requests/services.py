@@ -61,15 +61,22 @@ def _require_requester(actor, request: Request, action: str) -> None:
 
 
 def _prefix(definition: WorkflowDefinition) -> str:
-    prefix = definition.reference_prefix or re.sub(r"[^A-Za-z0-9]", "", definition.key)[:3]
+    prefix = definition.reference_prefix or re.sub(r"[^A-Za-z0-9]", "", definition.key)[:8]
     return (prefix or "REQ").upper()
 
 
 def _next_reference(definition: WorkflowDefinition) -> str:
-    # Incremented in the database under the definition's row lock (taken by the UPDATE) until commit.
-    WorkflowDefinition.all_objects.filter(pk=definition.pk).update(reference_counter=F("reference_counter") + 1)
-    counter = WorkflowDefinition.all_objects.filter(pk=definition.pk).values_list("reference_counter", flat=True)[0]
-    return f"{_prefix(definition)}-{counter:06d}"
+    """``PUR-000042``: the definition's counter, incremented in the database under its row lock.
+
+    References are unique per organization; should two workflows share a prefix, numbers
+    already taken are skipped.
+    """
+    qs = WorkflowDefinition.all_objects.filter(pk=definition.pk)
+    while True:
+        qs.update(reference_counter=F("reference_counter") + 1)  # takes the row lock until commit
+        reference = f"{_prefix(definition)}-{qs.values_list('reference_counter', flat=True)[0]:06d}"
+        if not Request.all_objects.filter(organization_id=definition.organization_id, reference=reference).exists():
+            return reference
 
 
 def _submit(request: Request, actor, effects: engine.Effects) -> None:

@@ -30,13 +30,15 @@ def make_flow(org, steps, *, key=None, form_schema=None, distinct=False, prefix=
         organization=org,
         definition=definition,
         number=1,
-        status=VersionStatus.PUBLISHED,
+        status=VersionStatus.DRAFT,
         form_schema=PURCHASE_SCHEMA if form_schema is None else form_schema,
         distinct_approvers=distinct,
-        published_at=timezone.now(),
     )
     for i, spec in enumerate(steps):
         Step.objects.create(version=version, position=spec.pop("position", i), **spec)
+    # Steps are written while a draft (the database guards published ones), then it is published.
+    WorkflowVersion.objects.filter(pk=version.pk).update(status=VersionStatus.PUBLISHED, published_at=timezone.now())
+    version.refresh_from_db()
     return version
 
 

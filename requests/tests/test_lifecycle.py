@@ -29,7 +29,12 @@ def actions(request_id=None):
 def create(user, flow, data=None, submit=False, title="Laptop", **extra):
     return api_client(user).post(
         "/api/v1/requests/",
-        {"workflow": flow.definition.key, "title": title, "data": data or {"amount": 3000, "vendor": "ACME"}, "submit": submit},
+        {
+            "workflow": flow.definition.key,
+            "title": title,
+            "data": data or {"amount": 3000, "vendor": "ACME"},
+            "submit": submit,
+        },
         format="json",
         **extra,
     )
@@ -92,7 +97,9 @@ def test_draft_allows_missing_required_but_submit_does_not(people, flow):
 
 
 def test_unknown_workflow_404(people):
-    r = api_client(people.alice).post("/api/v1/requests/", {"workflow": "nope", "title": "x", "data": {}}, format="json")
+    r = api_client(people.alice).post(
+        "/api/v1/requests/", {"workflow": "nope", "title": "x", "data": {}}, format="json"
+    )
     assert r.status_code == 404 and error_code(r) == "not_found"
 
 
@@ -125,7 +132,13 @@ def test_patch_by_other_user_denied(people, flow, org):
 
 @pytest.mark.parametrize(
     "path,from_status",
-    [("submit", "pending"), ("resubmit", "pending"), ("resubmit", "draft"), ("cancel", "draft"), ("withdraw", "withdrawn")],
+    [
+        ("submit", "pending"),
+        ("resubmit", "pending"),
+        ("resubmit", "draft"),
+        ("cancel", "draft"),
+        ("withdraw", "withdrawn"),
+    ],
 )
 def test_invalid_transitions_409_change_nothing(people, flow, path, from_status):
     c = api_client(people.alice)
