@@ -1,0 +1,52 @@
+import uuid
+from datetime import timedelta
+
+import pytest
+from django.db import transaction
+from rest_framework_simplejwt.tokens import AccessToken
+
+from core.testing import make_user
+from notifications.models import Kind
+from notifications.services import notify
+
+
+@pytest.fixture
+def redis_layer(settings):
+    """The real channels-redis layer (REDIS_URL's database), with a prefix of its own per test."""
+    if not settings.REDIS_URL:
+        pytest.skip("needs Redis (REDIS_URL) for the channels-redis layer")
+    settings.CHANNEL_LAYERS = {
+        "default": {
+            "BACKEND": "channels_redis.core.RedisChannelLayer",
+            "CONFIG": {"hosts": [settings.REDIS_URL], "prefix": f"test-notif-{uuid.uuid4().hex[:8]}"},
+        }
+    }
+    return settings.CHANNEL_LAYERS
+
+
+@pytest.fixture
+def alice(org):
+    return make_user(org, "alice@acme-test.test", first_name="Alice")
+
+
+@pytest.fixture
+def bob(org):
+    return make_user(org, "bob@acme-test.test", first_name="Bob")
+
+
+@pytest.fixture
+def outsider(other_org):
+    return make_user(other_org, "olga@other-test.test")
+
+
+def access_token(user, *, expired: bool = False) -> str:
+    token = AccessToken.for_user(user)
+    if expired:
+        token.set_exp(lifetime=-timedelta(minutes=1))
+    return str(token)
+
+
+def make_notification(user, *, kind=Kind.TASK_ASSIGNED, title="Please approve", **kwargs):
+    """Through the real service, committed (pushes and e-mails fire as in production)."""
+    with transaction.atomic():
+        return notify(recipient=user, kind=kind, title=title, **kwargs)
