@@ -127,6 +127,7 @@ class ScanReport:
 
 
 _BUSY = object()
+BUSY_ATTEMPTS = 3
 
 
 def reminder_candidates(now: datetime):
@@ -175,23 +176,35 @@ def run_scan(*, now: datetime | None = None, dry_run: bool = False, limit: int |
             for task in candidates.select_related("step", "request", "organization")[:limit]:
                 items.append(_plan(kind, task, now, calendars))
             continue
-        seen: set = set()
+        seen: set = set()  # done, failed, or busy too often: not claimed again in this run
+        attempts: dict = {}
         while len(seen) < limit:
             claimed = claim_batch(candidates, exclude=seen, size=min(batch, limit - len(seen)))
             if not claimed:
                 break
+            progressed = False
             for task_id, request_id in claimed:
-                seen.add(task_id)
                 try:
                     result = process(task_id, request_id, now, calendars)
                 except Exception as exc:  # one bad task must not stop the scan; it is retried next time
                     logger.exception("SLA %s of task %s failed", kind, task_id)
                     report.errors.append(f"{kind} of task {task_id}: {exc!r}")
+                    seen.add(task_id)
                     continue
                 if result is _BUSY:
-                    report.busy += 1
-                elif result is not None:
+                    # Someone holds the request (a decision, another scan): try again shortly, then
+                    # leave it to the next scan.
+                    attempts[task_id] = attempts.get(task_id, 0) + 1
+                    if attempts[task_id] >= BUSY_ATTEMPTS:
+                        seen.add(task_id)
+                        report.busy += 1
+                    continue
+                seen.add(task_id)
+                progressed = True
+                if result is not None:
                     items.append(result)
+            if not progressed:
+                time.sleep(0.05)
     if not dry_run and (report.reminders or report.escalations or report.errors):
         logger.info("sla scan", extra={"sla_scan": report.as_dict()})
     return report
@@ -199,11 +212,15 @@ def run_scan(*, now: datetime | None = None, dry_run: bool = False, limit: int |
 
 # -- one task, one transaction --------------------------------------------------------------
 def _lock(task_id, request_id):
-    """Lock the request row, then the task row, both SKIP LOCKED. None when busy."""
+    """Lock the request row (SKIP LOCKED: ``_BUSY`` when someone holds it), then the task row.
+
+    Same order as the engine (``requests.locks.lock_request`` then its tasks), so no deadlock; the
+    task lock may wait only for a momentary claim query of another scan. None: the task is gone.
+    """
     if not Request.all_objects.select_for_update(skip_locked=True).filter(pk=request_id).values_list("pk"):
-        return None
+        return _BUSY
     return (
-        ApprovalTask.objects.select_for_update(skip_locked=True, of=("self",))
+        ApprovalTask.objects.select_for_update(of=("self",))
         .select_related("step", "request", "organization")
         .filter(pk=task_id)
         .first()
@@ -246,8 +263,8 @@ def _test_sleep() -> None:
 def _remind(task_id, request_id, now, calendars):
     with transaction.atomic():
         task = _lock(task_id, request_id)
-        if task is None:
-            return _BUSY
+        if task is None or task is _BUSY:
+            return task
         if (
             task.status != TaskStatus.PENDING
             or task.reminded_at is not None
@@ -345,8 +362,8 @@ def resolve_escalation_targets(task, assignees) -> tuple[list, dict, str]:
 def _escalate(task_id, request_id, now, calendars):
     with transaction.atomic():
         task = _lock(task_id, request_id)
-        if task is None:
-            return _BUSY
+        if task is None or task is _BUSY:
+            return task
         if task.status != TaskStatus.PENDING or task.next_escalation_at is None or task.next_escalation_at > now:
             return None
         step, req = task.step, task.request

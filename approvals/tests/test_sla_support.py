@@ -27,9 +27,7 @@ def make_sla_task(
 ) -> ApprovalTask:
     n = next(_seq)
     definition = WorkflowDefinition.objects.create(organization=org, key=f"sla-wf-{n}", name=f"SLA workflow {n}")
-    version = WorkflowVersion.objects.create(
-        organization=org, definition=definition, number=1, status=VersionStatus.PUBLISHED
-    )
+    version = WorkflowVersion.objects.create(organization=org, definition=definition, number=1)
     step = Step.objects.create(
         version=version,
         stage=1,
@@ -44,6 +42,8 @@ def make_sla_task(
         escalation_repeat_hours=escalation_repeat_hours,
         max_escalations=max_escalations,
     )
+    # published after its steps exist (the database keeps published versions immutable)
+    WorkflowVersion.objects.filter(pk=version.pk).update(status=VersionStatus.PUBLISHED, published_at=activated_at)
     req = Request.objects.create(
         organization=org,
         workflow_version=version,
