@@ -1,3 +1,4 @@
+import contextlib
 import uuid
 from datetime import timedelta
 
@@ -50,3 +51,26 @@ def make_notification(user, *, kind=Kind.TASK_ASSIGNED, title="Please approve", 
     """Through the real service, committed (pushes and e-mails fire as in production)."""
     with transaction.atomic():
         return notify(recipient=user, kind=kind, title=title, **kwargs)
+
+
+@contextlib.contextmanager
+def celery_broker(url: str):
+    """Send tasks for real (not eagerly) to ``url`` for the duration; restore afterwards."""
+    from config.celery import app
+
+    saved = (app.conf.broker_url, app.conf.task_always_eager)
+
+    def reset_pools():
+        if app._pool is not None:
+            app._pool.force_close_all()
+        app._pool = None
+        if "amqp" in app.__dict__:
+            app.__dict__["amqp"]._producer_pool = None
+
+    app.conf.broker_url, app.conf.task_always_eager = url, False
+    reset_pools()
+    try:
+        yield app
+    finally:
+        app.conf.broker_url, app.conf.task_always_eager = saved
+        reset_pools()
