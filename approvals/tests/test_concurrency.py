@@ -23,7 +23,7 @@ def run_parallel(calls):
         try:
             barrier.wait()
             results[i] = fn()
-        except Exception as exc:  # noqa: BLE001
+        except Exception as exc:
             results[i] = exc
         finally:
             connection.close()
@@ -47,11 +47,20 @@ def p(org):
 
 
 def submit(user, version, amount=100):
-    return api_client(user).post(
-        "/api/v1/requests/",
-        {"workflow": version.definition.key, "title": "T", "data": {"amount": amount, "vendor": "v"}, "submit": True},
-        format="json",
-    ).json()["id"]
+    return (
+        api_client(user)
+        .post(
+            "/api/v1/requests/",
+            {
+                "workflow": version.definition.key,
+                "title": "T",
+                "data": {"amount": amount, "vendor": "v"},
+                "submit": True,
+            },
+            format="json",
+        )
+        .json()["id"]
+    )
 
 
 def test_ten_simultaneous_approves_one_wins(org, p):
@@ -111,7 +120,11 @@ def test_concurrent_creates_get_distinct_references(org, p):
     users = [p.alice, p.bob, p.fiona, p.frank, p.lena, p.carl]
     codes = run_parallel(
         [
-            post(u, "/api/v1/requests/", {"workflow": v.definition.key, "title": "x", "data": {"amount": 1, "vendor": "v"}})
+            post(
+                u,
+                "/api/v1/requests/",
+                {"workflow": v.definition.key, "title": "x", "data": {"amount": 1, "vendor": "v"}},
+            )
             for u in users
         ]
     )

@@ -23,11 +23,15 @@ def p(org):
 @pytest.fixture
 def rid(org, p):
     v = make_flow(org, [user_step(1, "M", p.mark)])
-    return api_client(p.alice).post(
-        "/api/v1/requests/",
-        {"workflow": v.definition.key, "title": "T", "data": {"amount": 1, "vendor": "v"}, "submit": True},
-        format="json",
-    ).json()["id"]
+    return (
+        api_client(p.alice)
+        .post(
+            "/api/v1/requests/",
+            {"workflow": v.definition.key, "title": "T", "data": {"amount": 1, "vendor": "v"}, "submit": True},
+            format="json",
+        )
+        .json()["id"]
+    )
 
 
 def test_comments_by_participants(p, rid):
@@ -101,7 +105,11 @@ def test_preview_route(org, p):
 
     v = purchase_flow(org)
     c = api_client(p.alice)
-    r = c.post("/api/v1/requests/preview-route/", {"workflow": v.definition.key, "data": {"amount": 3000, "vendor": "x"}}, format="json")
+    r = c.post(
+        "/api/v1/requests/preview-route/",
+        {"workflow": v.definition.key, "data": {"amount": 3000, "vendor": "x"}},
+        format="json",
+    )
     assert r.status_code == 200, r.json()
     stages = r.json()["stages"]
     assert [s["stage"] for s in stages] == [1, 2, 3]
@@ -111,7 +119,11 @@ def test_preview_route(org, p):
     finance = next(s for s in stages[1]["steps"] if s["name"] == "Finance review")
     assert {a["user"] for a in finance["approvers"]} == {str(p.fiona.pk), str(p.frank.pk)}
     assert stages[2]["skipped"] is True
-    r = c.post("/api/v1/requests/preview-route/", {"workflow": v.definition.key, "data": {"amount": 20000, "vendor": "x"}}, format="json")
+    r = c.post(
+        "/api/v1/requests/preview-route/",
+        {"workflow": v.definition.key, "data": {"amount": 20000, "vendor": "x"}},
+        format="json",
+    )
     assert not any(s["skipped"] for s in r.json()["stages"])
     from requests.models import Request
 

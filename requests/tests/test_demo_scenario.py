@@ -22,7 +22,9 @@ def login(email):
 @pytest.fixture
 def acme(db):
     demo.seed()
-    return {name: login(f"{name}@acme.example") for name in ("alice", "mark", "fiona", "frank", "lena", "carl", "admin")}
+    return {
+        name: login(f"{name}@acme.example") for name in ("alice", "mark", "fiona", "frank", "lena", "carl", "admin")
+    }
 
 
 def inbox(client):

@@ -31,11 +31,15 @@ def flow(org, p):
 
 
 def returned(p, flow, amount=3000):
-    rid = api_client(p.alice).post(
-        "/api/v1/requests/",
-        {"workflow": flow.definition.key, "title": "T", "data": {"amount": amount, "vendor": "v"}, "submit": True},
-        format="json",
-    ).json()["id"]
+    rid = (
+        api_client(p.alice)
+        .post(
+            "/api/v1/requests/",
+            {"workflow": flow.definition.key, "title": "T", "data": {"amount": amount, "vendor": "v"}, "submit": True},
+            format="json",
+        )
+        .json()["id"]
+    )
     for user in (p.mark, p.lena):
         t = ApprovalTask.objects.filter(request_id=rid, status="pending", assignments__assignee=user).first()
         if t:
