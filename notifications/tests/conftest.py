@@ -61,8 +61,9 @@ def celery_broker(url: str):
     saved = (app.conf.broker_url, app.conf.task_always_eager)
 
     def reset_pools():
-        if app._pool is not None:
-            app._pool.force_close_all()
+        from kombu import pools
+
+        pools.reset()  # closes and forgets kombu's process-wide connection/producer pools
         app._pool = None
         if "amqp" in app.__dict__:
             app.__dict__["amqp"]._producer_pool = None

@@ -1,0 +1,134 @@
+"""Real processes: a Celery worker on the Redis broker; two daphne servers sharing PostgreSQL and Redis."""
+
+import email
+import subprocess
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+from django.conf import settings
+from websockets.exceptions import ConnectionClosed
+from websockets.sync.client import connect
+
+from approvals.models import ApprovalTask
+from core.testing import api_client
+from core.tests.servers import BIN, ROOT, daphne_servers, server_env
+from notifications.models import EmailDelivery, Kind
+from notifications.tasks import send_email_delivery
+from notifications.tests.conftest import access_token, celery_broker, make_notification
+from requests.tests.factories import make_flow, user_step
+
+pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
+
+
+@pytest.fixture
+def redis_url():
+    if not settings.REDIS_URL:
+        pytest.skip("needs Redis (REDIS_URL): broker and channel layer of the real processes")
+    return settings.REDIS_URL
+
+
+def wait_for(predicate, timeout=60.0, what="condition", proc=None):
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if proc is not None and proc.poll() is not None:
+            raise AssertionError(f"worker exited ({proc.returncode}) before {what}: {proc.stdout.read()}")
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.2)
+
+
+def read_messages(directory: Path) -> list:
+    """The file backend appends each message to a per-connection .log file, separated by a line of dashes."""
+    messages = []
+    for path in sorted(directory.glob("*.log")):
+        for chunk in path.read_text().split("-" * 79 + "\n"):
+            if chunk.strip():
+                messages.append(email.message_from_string(chunk))
+    return messages
+
+
+def test_celery_worker_sends_the_email_once(alice, redis_url, tmp_path):
+    worker = subprocess.Popen(
+        [str(BIN / "celery"), "-A", "config", "worker", "-P", "solo", "--loglevel=INFO", "--without-heartbeat",
+         "--without-mingle", "--without-gossip"],
+        cwd=ROOT,
+        env=server_env(DJANGO_SETTINGS_MODULE="notifications.tests.worker_settings", TEST_EMAIL_FILE_PATH=tmp_path),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )  # fmt: skip
+    try:
+        with celery_broker(redis_url):
+            first = make_notification(alice, kind=Kind.TASK_ASSIGNED, title="Approve: laptop")
+            delivery = EmailDelivery.objects.get(notification=first)
+            wait_for(lambda: EmailDelivery.objects.get(pk=delivery.pk).status == "sent", what="sent", proc=worker)
+
+            # A duplicate of the task (a redelivery): the worker skips it. Then one more notification, so
+            # that once its e-mail is sent the (FIFO, one at a time) worker has handled the duplicate too.
+            send_email_delivery.apply_async(args=[str(delivery.pk)])
+            second = make_notification(alice, kind=Kind.REQUEST_APPROVED, title="Approved: laptop")
+            wait_for(
+                lambda: EmailDelivery.objects.get(notification=second).status == "sent", what="second", proc=worker
+            )
+    finally:
+        worker.terminate()
+        output = worker.communicate(timeout=30)[0]
+
+    delivery.refresh_from_db()
+    assert (delivery.status, delivery.attempts) == ("sent", 1)
+    messages = read_messages(tmp_path)
+    assert sorted(m["Subject"] for m in messages) == ["Approve: laptop", "Approved: laptop"], output
+    assert all(m["To"] == alice.email and m.is_multipart() for m in messages)
+    assert "succeeded" in output and "'skipped'" in output, output
+
+
+def test_live_feed_across_two_servers(org, alice, bob, redis_url):
+    """Alice listens on server A; Bob approves her request through server B; A pushes the result."""
+    version = make_flow(org, [user_step(1, "Approve", bob)])
+    created = api_client(alice).post(
+        "/api/v1/requests/",
+        {"workflow": version.definition.key, "title": "Laptop", "data": {"amount": 900, "vendor": "V"}, "submit": True},
+        format="json",
+    )
+    assert created.status_code == 201, created.json()
+    request_id = created.json()["id"]
+    task = ApprovalTask.objects.get(request_id=request_id)
+
+    with daphne_servers(2) as (server_a, server_b):
+        ws_a = server_a.replace("http://", "ws://") + "/ws/notifications/"
+
+        # A real client sees the 4401 close code (not an HTTP 403) for a bad token.
+        with connect(f"{ws_a}?token=bad.token.value", origin=server_a) as ws:
+            with pytest.raises(ConnectionClosed) as closed:
+                ws.recv(timeout=5)
+            assert closed.value.rcvd.code == 4401
+
+        with connect(f"{ws_a}?token={access_token(alice)}", origin=server_a) as ws:
+            hello = ws.recv(timeout=5)
+            assert '"unread_count"' in hello
+            started = time.monotonic()
+            response = httpx.post(
+                f"{server_b}/api/v1/tasks/{task.pk}/approve/",
+                json={"comment": "ok"},
+                headers={"Authorization": f"Bearer {access_token(bob)}"},
+                timeout=30,
+            )
+            assert response.status_code == 200, response.text
+            import json
+
+            while True:
+                message = json.loads(ws.recv(timeout=10))
+                if message["type"] == "notification" and message["notification"]["kind"] == "request_approved":
+                    break
+            latency = time.monotonic() - started
+            assert message["notification"]["request"] == request_id
+            assert set(message["notification"]) == {"id", "kind", "title", "body", "request", "created_at"}
+
+            ws.send(json.dumps({"type": "mark_read", "id": message["notification"]["id"]}))
+            while (reply := json.loads(ws.recv(timeout=5)))["type"] != "unread_count":
+                pass
+            ws.send(json.dumps({"type": "ping"}))
+            assert json.loads(ws.recv(timeout=5)) == {"type": "pong"}
+    print(f"approve on B -> notification on A: {latency * 1000:.0f} ms; unread after mark_read: {reply['count']}")
