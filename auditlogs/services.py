@@ -103,20 +103,36 @@ def _append_portable(log: AuditLog, using: str) -> None:
     AuditChainHead.objects.using(using).filter(chain=log.chain).update(sequence=log.sequence, hash=log.hash)
 
 
+# Never copied into the log: a change is recorded as "changed", without the value.
+SECRET_FIELDS = frozenset({"password"})
+REDACTED = "[redacted]"
+
+
+def _default_fields(instance: models.Model) -> list[str]:
+    """Every concrete field but bookkeeping timestamps (``auto_now``) that change on every save."""
+    return [f.attname for f in instance._meta.concrete_fields if not getattr(f, "auto_now", False)]
+
+
 def model_changes(instance: models.Model, before: dict[str, Any] | None, fields: list[str] | None = None) -> dict:
-    """``{field: [before, after]}`` for the fields that changed (or every listed field on create)."""
-    names = fields or [f.attname for f in instance._meta.concrete_fields]
+    """``{field: [before, after]}`` for the fields that changed (or every listed field on create).
+
+    Secret fields (``password``) show as ``[redacted]``: the log says they changed, never their value.
+    """
+    names = fields or _default_fields(instance)
     out = {}
     for name in names:
         after = getattr(instance, name, None)
         prior = (before or {}).get(name)
         if before is None or prior != after:
-            out[name] = [prior, after]
+            if name in SECRET_FIELDS:
+                out[name] = [REDACTED if prior else None, REDACTED if after else None]
+            else:
+                out[name] = [prior, after]
     return out
 
 
 def snapshot(instance: models.Model, fields: list[str] | None = None) -> dict[str, Any]:
-    names = fields or [f.attname for f in instance._meta.concrete_fields]
+    names = fields or _default_fields(instance)
     return {name: getattr(instance, name, None) for name in names}
 
 

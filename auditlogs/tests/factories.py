@@ -21,35 +21,35 @@ def bulk_chain(organization, n: int, *, action: str = "bulk.row", actor=None) ->
     sequence, prev_hash = head.sequence, head.hash
     start = timezone.now()
     table = AuditLog._meta.db_table
-    with connection.cursor() as cursor:
-        with cursor.cursor.copy(f"COPY {table} ({', '.join(_COPY_COLUMNS)}) FROM STDIN") as copy:
-            for i in range(n):
-                sequence += 1
-                values = {
-                    "chain": chain,
-                    "sequence": sequence,
-                    "organization_id": organization.pk,
-                    "actor_id": actor.pk if actor else None,
-                    "actor_repr": actor.email if actor else "system",
-                    "action": action,
-                    "target_type": "bench.thing",
-                    "target_id": str(i),
-                    "target_repr": f"Thing number {i} with a readable name",
-                    "changes": {"amount": [i, i + 1], "note": ["before", f"after {i}"]},
-                    "ip": "203.0.113.7",
-                    "user_agent": "pytest",
-                    "request_id": f"req-{i}",
-                    "created_at": start + timedelta(microseconds=i),
-                }
-                digest = compute_hash(prev_hash, payload_from_values(values))
-                copy.write_row(
-                    [
-                        *(json.dumps(values[c]) if c == "changes" else values[c] for c in PAYLOAD_FIELDS),
-                        prev_hash,
-                        digest,
-                    ]
-                )
-                prev_hash = digest
+    sql = f"COPY {table} ({', '.join(_COPY_COLUMNS)}) FROM STDIN"
+    with connection.cursor() as cursor, cursor.cursor.copy(sql) as copy:
+        for i in range(n):
+            sequence += 1
+            values = {
+                "chain": chain,
+                "sequence": sequence,
+                "organization_id": organization.pk,
+                "actor_id": actor.pk if actor else None,
+                "actor_repr": actor.email if actor else "system",
+                "action": action,
+                "target_type": "bench.thing",
+                "target_id": str(i),
+                "target_repr": f"Thing number {i} with a readable name",
+                "changes": {"amount": [i, i + 1], "note": ["before", f"after {i}"]},
+                "ip": "203.0.113.7",
+                "user_agent": "pytest",
+                "request_id": f"req-{i}",
+                "created_at": start + timedelta(microseconds=i),
+            }
+            digest = compute_hash(prev_hash, payload_from_values(values))
+            copy.write_row(
+                [
+                    *(json.dumps(values[c]) if c == "changes" else values[c] for c in PAYLOAD_FIELDS),
+                    prev_hash,
+                    digest,
+                ]
+            )
+            prev_hash = digest
     AuditChainHead.objects.filter(chain=chain).update(sequence=sequence, hash=prev_hash)
 
 

@@ -1,6 +1,7 @@
 """Append-only enforcement, the hash chain's normalization, and tamper detection."""
 
 import datetime as dt
+import itertools
 import uuid
 from decimal import Decimal
 
@@ -106,7 +107,7 @@ def test_rows_link_and_sequence_has_no_gaps(org):
     rows = list(org_rows(org))
     assert [r.sequence for r in rows] == list(range(1, len(rows) + 1))
     assert rows[0].prev_hash == GENESIS_HASH
-    for before, after in zip(rows, rows[1:], strict=False):
+    for before, after in itertools.pairwise(rows):
         assert after.prev_hash == before.hash
         assert after.created_at >= before.created_at
     head = AuditChainHead.objects.get(chain=str(org.pk))
@@ -173,7 +174,7 @@ def test_awkward_changes_hash_identically_after_the_jsonb_round_trip(org, admin_
         "odd_types": [{3, 1, 2}, b"\x01\xff", ("a", "b")],
         "user": admin_user,
         "\x00key": "value",
-        "quote\"s and \\backslashes": "<script>alert(1)</script>",
+        'quote"s and \\backslashes': "<script>alert(1)</script>",
     }
     token = with_context(ip="2001:db8:0:0:1:0:0:1", user_agent="Mozilla/5.0 (Ünïcode) \x00")
     try:
