@@ -126,7 +126,7 @@ class StepFormSet(BaseInlineFormSet):
 
     def _live_forms(self):
         for form in self.forms:
-            if not hasattr(form, "cleaned_data") or (not form.has_changed() and form.instance.pk is None):
+            if not hasattr(form, "cleaned_data") or (form.empty_permitted and not form.has_changed()):
                 continue
             if self.can_delete and self._should_delete_form(form):
                 continue
