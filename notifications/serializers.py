@@ -2,7 +2,7 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from notifications.models import Notification
+from notifications.models import Kind, Notification
 
 
 class NotificationSerializer(serializers.ModelSerializer):
@@ -24,15 +24,15 @@ class ReadAllOutputSerializer(serializers.Serializer):
 
 
 class ChannelSwitchesSerializer(serializers.Serializer):
-    in_app = serializers.BooleanField()
-    email = serializers.BooleanField()
+    in_app = serializers.BooleanField(required=False)
+    email = serializers.BooleanField(required=False)
 
 
-class PreferencesSerializer(serializers.Serializer):
-    """Schema only: ``{kind: {"in_app": bool, "email": bool}}``; PUT accepts any subset.
+class _PreferencesBase(serializers.Serializer):
+    """``{kind: {"in_app": bool, "email": bool}}``; GET answers every kind, PUT accepts any subset.
 
-    Validation (unknown kinds/channels, non-booleans) lives in ``services.validate_preferences``
-    so the message names the offending ``kind.channel``.
+    The declared fields describe the shape for the schema; validation (unknown kinds or channels,
+    anything but true/false) is ``services.validate_preferences``, which names the ``kind.channel``.
     """
 
     def to_representation(self, instance):
@@ -42,3 +42,10 @@ class PreferencesSerializer(serializers.Serializer):
         from notifications.services import validate_preferences
 
         return validate_preferences(data)
+
+
+PreferencesSerializer = type(
+    "PreferencesSerializer",
+    (_PreferencesBase,),
+    {kind: ChannelSwitchesSerializer(required=False, label=label) for kind, label in Kind.choices},
+)

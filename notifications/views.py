@@ -1,6 +1,5 @@
-from django.utils.decorators import method_decorator
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiExample, OpenApiParameter, extend_schema
+from drf_spectacular.utils import OpenApiExample, OpenApiParameter, extend_schema, extend_schema_view
 from rest_framework import mixins, viewsets
 from rest_framework.decorators import action
 from rest_framework.response import Response
@@ -16,11 +15,12 @@ PREFERENCES_EXAMPLE = OpenApiExample(
 )
 
 
-@method_decorator(
-    name="list",
-    decorator=extend_schema(
-        parameters=[OpenApiParameter("unread", OpenApiTypes.BOOL, description="true: unread only; false: read only")]
+@extend_schema_view(
+    list=extend_schema(
+        description="The caller's notifications, newest first, paginated.",
+        parameters=[OpenApiParameter("unread", OpenApiTypes.BOOL, description="true: unread only; false: read only")],
     ),
+    retrieve=extend_schema(description="One of the caller's notifications (anyone else's id: 404)."),
 )
 class NotificationViewSet(
     OrgScopedViewMixin, mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet
@@ -44,6 +44,7 @@ class NotificationViewSet(
     @action(detail=True, methods=["post"])
     @idempotent
     def read(self, request, pk=None):
+        """Mark one of the caller's notifications read (idempotent); answers the notification."""
         notification = services.mark_read(user=request.user, notification_id=pk)
         return Response(NotificationSerializer(notification).data)
 
@@ -51,6 +52,7 @@ class NotificationViewSet(
     @action(detail=False, methods=["post"], url_path="read-all")
     @idempotent
     def read_all(self, request):
+        """Mark all of the caller's notifications read."""
         marked = services.mark_all_read(user=request.user)
         return Response({"marked": marked, "unread_count": 0})
 
@@ -65,6 +67,7 @@ class NotificationViewSet(
     )
     @action(detail=False, methods=["get", "put"], pagination_class=None)
     def preferences(self, request):
+        """Per kind and channel (in_app, email); no stored choice = on. PUT any subset; others stay."""
         if request.method == "PUT":
             data = PreferencesSerializer(data=request.data)
             data.is_valid(raise_exception=True)

@@ -1,6 +1,7 @@
 """Real processes: a Celery worker on the Redis broker; two daphne servers sharing PostgreSQL and Redis."""
 
 import email
+import json
 import subprocess
 import time
 from pathlib import Path
@@ -116,8 +117,6 @@ def test_live_feed_across_two_servers(org, alice, bob, redis_url):
                 timeout=30,
             )
             assert response.status_code == 200, response.text
-            import json
-
             while True:
                 message = json.loads(ws.recv(timeout=10))
                 if message["type"] == "notification" and message["notification"]["kind"] == "request_approved":
