@@ -216,3 +216,16 @@ async def test_ping_pong_and_bad_messages(alice):
     await comm.send_json_to({"type": "ping"})
     assert await comm.receive_json_from() == {"type": "pong"}
     await comm.disconnect()
+
+
+async def test_embedded_in_memory_layer_delivers_own_only(settings, alice, bob):
+    """The embedded default (one process, in-memory layer) speaks the same protocol."""
+    settings.CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
+    mine, theirs = await connected(alice), await connected(bob)
+    await mine.receive_json_from()
+    await theirs.receive_json_from()
+    n = await database_sync_to_async(make_notification)(alice)
+    assert (await mine.receive_json_from(timeout=3))["notification"]["id"] == str(n.id)
+    assert await theirs.receive_nothing(timeout=0.3)
+    await mine.disconnect()
+    await theirs.disconnect()
