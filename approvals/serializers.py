@@ -2,6 +2,7 @@ from rest_framework import serializers
 
 from approvals.models import ApprovalTask, Assignment, Delegation
 from approvals.selectors import acting_for
+from approvals.sla import is_task_overdue
 
 
 class AssigneeSerializer(serializers.ModelSerializer):
@@ -21,6 +22,7 @@ class RequestTaskSerializer(serializers.ModelSerializer):
     step_name = serializers.CharField(source="step.name")
     mode = serializers.CharField(source="step.mode")
     assignees = AssigneeSerializer(source="assignments", many=True)
+    overdue = serializers.SerializerMethodField()
 
     class Meta:
         model = ApprovalTask
@@ -36,9 +38,13 @@ class RequestTaskSerializer(serializers.ModelSerializer):
             "activated_at",
             "completed_at",
             "due_at",
+            "overdue",
             "escalation_level",
             "assignees",
         ]
+
+    def get_overdue(self, task) -> bool:
+        return is_task_overdue(task)
 
 
 class TaskListSerializer(serializers.ModelSerializer):
@@ -50,6 +56,7 @@ class TaskListSerializer(serializers.ModelSerializer):
     step = serializers.UUIDField(source="step_id")
     step_name = serializers.CharField(source="step.name")
     on_behalf_of = serializers.SerializerMethodField()
+    overdue = serializers.SerializerMethodField()
 
     class Meta:
         model = ApprovalTask
@@ -64,8 +71,13 @@ class TaskListSerializer(serializers.ModelSerializer):
             "round",
             "status",
             "due_at",
+            "overdue",
+            "escalation_level",
             "on_behalf_of",
         ]
+
+    def get_overdue(self, task) -> bool:
+        return is_task_overdue(task)
 
     def get_on_behalf_of(self, task) -> str | None:
         if hasattr(task, "has_own"):
