@@ -54,7 +54,7 @@ def _csv_cell(value) -> str:
 
 
 def _rows(queryset: QuerySet) -> Iterator[dict]:
-    return queryset.values(*COLUMNS).iterator(chunk_size=2000)
+    return queryset.values(*COLUMNS).iterator(chunk_size=CHUNK_ROWS)
 
 
 def iter_csv(queryset: QuerySet) -> Iterator[bytes]:
