@@ -1,0 +1,502 @@
+"""Authorization matrix (OWASP API1 BOLA, API3, API5 BFLA): every route x method under /api/v1/
+against nine actors, with the expected status of each.
+
+The routes come from the URL conf: a new route (or a new method on one) without an entry in
+``MATRIX`` fails ``test_matrix_covers_every_route``. Every case runs in a savepoint that is rolled
+back, so each actor meets the same world; a denied case must answer the error envelope and
+change nothing (fingerprint of the tenant tables before/after).
+"""
+
+import re
+from datetime import timedelta
+
+import pytest
+from django.core.files.uploadedfile import SimpleUploadedFile
+from django.db import transaction
+from django.urls import get_resolver
+from django.utils import timezone
+from rest_framework.test import APIClient
+from rest_framework_simplejwt.tokens import RefreshToken
+
+from config import api_urls
+from core.tests.authz_world import ACTORS, build_world
+
+pytestmark = pytest.mark.django_db
+
+MEMBERS = [a for a in ACTORS if a != "anon"]
+VIEWERS = {"requester", "assignee", "delegate", "auditor", "admin"}  # who can see alice's request
+
+
+def expect(default, **over):
+    """Expected status per actor: ``default`` for members, anon 401 unless overridden."""
+    table = {a: default for a in MEMBERS}
+    table["anon"] = 401
+    table.update(over)
+    return table
+
+
+def only(allowed: dict, *, others=403, foreign=404, anon=401):
+    """``allowed`` actors get their status; other members ``others``; the other org's admin ``foreign``."""
+    table = {a: others for a in MEMBERS}
+    table.update(anon=anon, foreign=foreign)
+    table.update(allowed)
+    return table
+
+
+def visible(ok, *, hidden=404, **over):
+    """Alice's request: viewers get ``ok``, everyone else of any org 404."""
+    table = {a: (ok if a in VIEWERS else hidden) for a in MEMBERS}
+    table["anon"] = 401
+    table.update(over)
+    return table
+
+
+def _future(days=0, hours=0):
+    return (timezone.now() + timedelta(days=days, hours=hours)).isoformat()
+
+
+# (METHOD, route template) -> {"expect": {actor: status or (statuses)}, "kw": world -> url kwargs,
+#                               "body": (world, actor) -> body, "multipart": bool, "query": str}
+MATRIX = {
+    # --- auth ---------------------------------------------------------------------------------
+    ("POST", "auth/login/"): {
+        "expect": expect(200),
+        "body": lambda w, a: {
+            "email": w.users[a].email if a != "anon" else "nobody@x.test",
+            "password": w.passwords[a],
+        },
+        "public": True,
+    },
+    ("POST", "auth/refresh/"): {
+        "expect": expect(200),
+        "body": lambda w, a: {"refresh": str(RefreshToken.for_user(w.users[a])) if a != "anon" else "garbage"},
+        "public": True,
+    },
+    ("POST", "auth/logout/"): {
+        "expect": expect(204),
+        "body": lambda w, a: {"refresh": str(RefreshToken.for_user(w.users[a])) if a != "anon" else "garbage"},
+    },
+    ("GET", "auth/me/"): {"expect": expect(200)},
+    ("POST", "auth/password/change/"): {
+        "expect": expect(204),
+        "body": lambda w, a: {"old_password": w.passwords[a], "new_password": "Brand-New-Pass-2031"},
+    },
+    # --- users & roles ----------------------------------------------------------------------------
+    ("GET", "users/"): {"expect": expect(200)},
+    ("POST", "users/"): {
+        "expect": only({"admin": 201}, foreign=201),
+        "body": lambda w, a: {"email": f"new-{a}@x.test", "first_name": "N", "last_name": "U"},
+    },
+    ("GET", "users/{pk}/"): {"expect": expect(200, foreign=404), "kw": lambda w: {"pk": w.users["requester"].pk}},
+    ("PUT", "users/{pk}/"): {
+        "expect": only({"admin": 200}),
+        "kw": lambda w: {"pk": w.users["requester"].pk},
+        "body": lambda w, a: {"first_name": "Alicia", "last_name": "Anders", "title": "Lead"},
+    },
+    ("PATCH", "users/{pk}/"): {
+        "expect": only({"admin": 200}),
+        "kw": lambda w: {"pk": w.users["requester"].pk},
+        "body": lambda w, a: {"title": "Lead"},
+    },
+    ("DELETE", "users/{pk}/"): {"expect": only({"admin": 204}), "kw": lambda w: {"pk": w.users["requester"].pk}},
+    ("POST", "users/{pk}/reactivate/"): {
+        "expect": only({"admin": 200}),
+        "kw": lambda w: {"pk": w.users["requester"].pk},
+    },
+    ("GET", "roles/"): {"expect": expect(200)},
+    ("POST", "roles/"): {
+        "expect": only({"admin": 201}, foreign=201),
+        "body": lambda w, a: {"slug": "buyer", "name": "Buyer", "permissions": ["requests.create"]},
+    },
+    ("GET", "roles/{pk}/"): {"expect": expect(200, foreign=404), "kw": lambda w: {"pk": w.objs["custom_role"].pk}},
+    ("PUT", "roles/{pk}/"): {
+        "expect": only({"admin": 200}),
+        "kw": lambda w: {"pk": w.objs["custom_role"].pk},
+        "body": lambda w, a: {"slug": "legal_approver", "name": "Legal", "permissions": ["requests.create"]},
+    },
+    ("PATCH", "roles/{pk}/"): {
+        "expect": only({"admin": 200}),
+        "kw": lambda w: {"pk": w.objs["custom_role"].pk},
+        "body": lambda w, a: {"name": "Legal team"},
+    },
+    ("DELETE", "roles/{pk}/"): {"expect": only({"admin": 204}), "kw": lambda w: {"pk": w.objs["custom_role"].pk}},
+    ("GET", "roles/{pk}/members/"): {"expect": only({"admin": 200}), "kw": lambda w: {"pk": w.objs["custom_role"].pk}},
+    ("POST", "roles/{pk}/members/"): {
+        "expect": only({"admin": 201}),
+        "kw": lambda w: {"pk": w.objs["custom_role"].pk},
+        "body": lambda w, a: {"user": str(w.users["peer"].pk)},
+    },
+    ("DELETE", "roles/{pk}/members/{user_id}/"): {
+        "expect": only({"admin": 204}),
+        "kw": lambda w: {"pk": w.objs["requester_role"].pk, "user_id": w.users["peer"].pk},
+    },
+    # --- organization ---------------------------------------------------------------------------
+    ("GET", "organizations/current/"): {"expect": expect(200)},
+    ("PUT", "organizations/current/"): {
+        "expect": only({"admin": 200}, foreign=200),
+        "body": lambda w, a: {
+            "name": "Renamed",
+            "timezone": "Europe/Berlin",
+            "work_days": [0, 1, 2, 3, 4],
+            "work_start": "09:00",
+            "work_end": "17:00",
+        },
+    },
+    ("PATCH", "organizations/current/"): {
+        "expect": only({"admin": 200}, foreign=200),
+        "body": lambda w, a: {"name": "Renamed"},
+    },
+    ("GET", "departments/"): {"expect": expect(200)},
+    ("POST", "departments/"): {
+        "expect": only({"admin": 201}, foreign=201),
+        "body": lambda w, a: {"name": "Procurement"},
+    },
+    ("GET", "departments/{pk}/"): {
+        "expect": expect(200, foreign=404),
+        "kw": lambda w: {"pk": w.objs["spare_department"].pk},
+    },
+    ("PUT", "departments/{pk}/"): {
+        "expect": only({"admin": 200}),
+        "kw": lambda w: {"pk": w.objs["spare_department"].pk},
+        "body": lambda w, a: {"name": "Spare parts"},
+    },
+    ("PATCH", "departments/{pk}/"): {
+        "expect": only({"admin": 200}),
+        "kw": lambda w: {"pk": w.objs["spare_department"].pk},
+        "body": lambda w, a: {"name": "Spare parts"},
+    },
+    ("DELETE", "departments/{pk}/"): {
+        "expect": only({"admin": 204}),
+        "kw": lambda w: {"pk": w.objs["spare_department"].pk},
+    },
+    ("GET", "holidays/"): {"expect": expect(200)},
+    ("POST", "holidays/"): {
+        "expect": only({"admin": 201}, foreign=201),
+        "body": lambda w, a: {"date": "2031-01-01", "name": "New Year 2031"},
+    },
+    ("GET", "holidays/{pk}/"): {"expect": expect(200, foreign=404), "kw": lambda w: {"pk": w.objs["holiday"].pk}},
+    ("PUT", "holidays/{pk}/"): {
+        "expect": only({"admin": 200}),
+        "kw": lambda w: {"pk": w.objs["holiday"].pk},
+        "body": lambda w, a: {"date": "2030-12-26", "name": "Boxing day 2030"},
+    },
+    ("PATCH", "holidays/{pk}/"): {
+        "expect": only({"admin": 200}),
+        "kw": lambda w: {"pk": w.objs["holiday"].pk},
+        "body": lambda w, a: {"name": "Xmas"},
+    },
+    ("DELETE", "holidays/{pk}/"): {"expect": only({"admin": 204}), "kw": lambda w: {"pk": w.objs["holiday"].pk}},
+    # --- workflows -------------------------------------------------------------------------------
+    ("GET", "workflows/"): {"expect": expect(200)},
+    ("POST", "workflows/"): {
+        "expect": only({"designer": 201, "admin": 201}, foreign=201),
+        "body": lambda w, a: {
+            "key": "travel",
+            "name": "Travel",
+            "form_schema": {"type": "object", "properties": {"days": {"type": "integer"}}},
+            "steps": [{"stage": 1, "name": "Manager", "approver_type": "requester_manager", "mode": "any"}],
+        },
+    },
+    ("GET", "workflows/{pk}/"): {"expect": expect(200, foreign=404), "kw": lambda w: {"pk": w.objs["workflow"].pk}},
+    ("PUT", "workflows/{pk}/"): {
+        "expect": only({"designer": 200, "admin": 200}),
+        "kw": lambda w: {"pk": w.objs["workflow"].pk},
+        "body": lambda w, a: {"name": "Purchases", "description": "", "category": "Finance", "is_active": True},
+    },
+    ("PATCH", "workflows/{pk}/"): {
+        "expect": only({"designer": 200, "admin": 200}),
+        "kw": lambda w: {"pk": w.objs["workflow"].pk},
+        "body": lambda w, a: {"name": "Purchases"},
+    },
+    ("DELETE", "workflows/{pk}/"): {
+        "expect": only({"designer": 204, "admin": 204}),
+        "kw": lambda w: {"pk": w.objs["workflow"].pk},
+    },
+    ("GET", "workflows/{pk}/draft/"): {
+        "expect": only({"designer": 200, "admin": 200}),
+        "kw": lambda w: {"pk": w.objs["workflow"].pk},
+    },
+    ("PUT", "workflows/{pk}/draft/"): {
+        "expect": only({"designer": 200, "admin": 200}),
+        "kw": lambda w: {"pk": w.objs["workflow"].pk},
+        "body": lambda w, a: {"distinct_approvers": True},
+    },
+    ("POST", "workflows/{pk}/publish/"): {
+        "expect": only({"designer": 200, "admin": 200}),
+        "kw": lambda w: {"pk": w.objs["workflow"].pk},
+    },
+    ("GET", "workflows/{pk}/versions/"): {
+        "expect": expect(200, foreign=404),
+        "kw": lambda w: {"pk": w.objs["workflow"].pk},
+    },
+    # --- requests ----------------------------------------------------------------------------------
+    ("GET", "requests/"): {"expect": expect(200)},
+    ("POST", "requests/"): {
+        "expect": expect(201, auditor=403, foreign=404),
+        "body": lambda w, a: {"workflow": "purchase-request", "title": "New", "data": {"amount": 5, "vendor": "v"}},
+    },
+    ("POST", "requests/preview-route/"): {
+        "expect": expect(200, auditor=403, foreign=404),
+        "body": lambda w, a: {"workflow": "purchase-request", "data": {"amount": 6000, "vendor": "v"}},
+    },
+    ("GET", "requests/{pk}/"): {"expect": visible(200), "kw": lambda w: {"pk": w.objs["request"].pk}},
+    ("PATCH", "requests/{pk}/"): {
+        "expect": {**visible(404), "requester": 200, "auditor": 403, "admin": 403},
+        "kw": lambda w: {"pk": w.objs["draft"].pk},
+        "body": lambda w, a: {"title": "Draft v2"},
+    },
+    ("POST", "requests/{pk}/submit/"): {
+        "expect": {**visible(404), "requester": 200, "auditor": 403, "admin": 403},
+        "kw": lambda w: {"pk": w.objs["draft"].pk},
+    },
+    ("POST", "requests/{pk}/withdraw/"): {
+        "expect": visible(403, requester=200),
+        "kw": lambda w: {"pk": w.objs["request"].pk},
+    },
+    ("POST", "requests/{pk}/cancel/"): {
+        "expect": visible(403, admin=200),
+        "kw": lambda w: {"pk": w.objs["request"].pk},
+        "body": lambda w, a: {"reason": "not needed"},
+    },
+    ("POST", "requests/{pk}/resubmit/"): {
+        "expect": visible(403, requester=200),
+        "kw": lambda w: {"pk": w.objs["returned"].pk},
+        "body": lambda w, a: {"title": "Returned v2"},
+    },
+    ("GET", "requests/{pk}/timeline/"): {"expect": visible(200), "kw": lambda w: {"pk": w.objs["request"].pk}},
+    ("GET", "requests/{pk}/comments/"): {"expect": visible(200), "kw": lambda w: {"pk": w.objs["request"].pk}},
+    ("POST", "requests/{pk}/comments/"): {
+        "expect": visible(201),
+        "kw": lambda w: {"pk": w.objs["request"].pk},
+        "body": lambda w, a: {"body": f"comment by {a}"},
+    },
+    ("GET", "requests/{pk}/attachments/"): {"expect": visible(200), "kw": lambda w: {"pk": w.objs["request"].pk}},
+    ("POST", "requests/{pk}/attachments/"): {
+        "expect": visible(201),
+        "kw": lambda w: {"pk": w.objs["request"].pk},
+        "body": lambda w, a: {"file": SimpleUploadedFile("note.txt", b"hello", content_type="text/plain")},
+        "multipart": True,
+    },
+    ("GET", "requests/{pk}/attachments/{attachment_id}/download/"): {
+        "expect": visible(200),
+        "kw": lambda w: {"pk": w.objs["request"].pk, "attachment_id": w.objs["attachment"].pk},
+    },
+    # --- tasks & delegations ------------------------------------------------------------------------
+    ("GET", "tasks/"): {"expect": expect(200)},
+    ("POST", "tasks/bulk-approve/"): {
+        "expect": expect(200),
+        "body": lambda w, a: {"tasks": [str(w.objs["task"].pk)], "comment": ""},
+    },
+    ("GET", "tasks/{pk}/"): {
+        "expect": only({"assignee": 200, "delegate": 200}, others=404),
+        "kw": lambda w: {"pk": w.objs["task"].pk},
+    },
+    **{
+        ("POST", f"tasks/{{pk}}/{what}/"): {
+            "expect": visible(403, assignee=200, delegate=200),
+            "kw": lambda w: {"pk": w.objs["task"].pk},
+            "body": lambda w, a: {"comment": "decided"},
+        }
+        for what in ("approve", "reject", "request-changes")
+    },
+    ("POST", "tasks/{pk}/reassign/"): {
+        "expect": visible(403, assignee=200, admin=200),
+        "kw": lambda w: {"pk": w.objs["task"].pk},
+        "body": lambda w, a: {"user": str(w.objs["frank"].pk)},
+    },
+    ("GET", "delegations/"): {"expect": expect(200)},
+    ("POST", "delegations/"): {
+        "expect": expect(201, foreign=400),
+        "body": lambda w, a: {"to_user": str(w.objs["frank"].pk), "starts_at": _future(1), "ends_at": _future(3)},
+    },
+    ("GET", "delegations/{pk}/"): {
+        "expect": only({"assignee": 200}, others=404),
+        "kw": lambda w: {"pk": w.objs["delegation"].pk},
+    },
+    ("PUT", "delegations/{pk}/"): {
+        "expect": only({"assignee": 200}, others=404),
+        "kw": lambda w: {"pk": w.objs["delegation"].pk},
+        "body": lambda w, a: {"to_user": str(w.users["delegate"].pk), "starts_at": _future(1), "ends_at": _future(2)},
+    },
+    ("PATCH", "delegations/{pk}/"): {
+        "expect": only({"assignee": 200}, others=404),
+        "kw": lambda w: {"pk": w.objs["delegation"].pk},
+        "body": lambda w, a: {"reason": "holiday"},
+    },
+    ("DELETE", "delegations/{pk}/"): {
+        "expect": only({"assignee": 204}, others=404),
+        "kw": lambda w: {"pk": w.objs["delegation"].pk},
+    },
+    # --- notifications ---------------------------------------------------------------------------------
+    ("GET", "notifications/"): {"expect": expect(200)},
+    ("POST", "notifications/read-all/"): {"expect": expect(200)},
+    ("GET", "notifications/preferences/"): {"expect": expect(200)},
+    ("PUT", "notifications/preferences/"): {
+        "expect": expect(200),
+        "body": lambda w, a: {"request_commented": {"email": False}},
+    },
+    ("GET", "notifications/{pk}/"): {
+        "expect": only({"assignee": 200}, others=404),
+        "kw": lambda w: {"pk": w.objs["notification"].pk},
+    },
+    ("POST", "notifications/{pk}/read/"): {
+        "expect": only({"assignee": 200}, others=404),
+        "kw": lambda w: {"pk": w.objs["notification"].pk},
+    },
+    # --- audit log ---------------------------------------------------------------------------------------
+    ("GET", "audit-logs/"): {"expect": only({"auditor": 200, "admin": 200}, foreign=200)},
+    ("GET", "audit-logs/export/"): {
+        "expect": only({"auditor": 200, "admin": 200}, foreign=200),
+        "query": "?format=jsonl",
+    },
+    ("GET", "audit-logs/verify/"): {"expect": only({"auditor": 200, "admin": 200}, foreign=200)},
+    ("GET", "audit-logs/{pk}/"): {
+        "expect": only({"auditor": 200, "admin": 200}),
+        "kw": lambda w: {"pk": w.objs["audit"].pk},
+    },
+}
+
+# Known findings in other apps' endpoints: (METHOD, template) -> {actor: (status seen, reason)}.
+# Each has a strict xfail test below asserting the right behaviour; remove both when fixed.
+KNOWN_FINDINGS: dict = {}
+
+
+# --- routes from the URL conf ----------------------------------------------------------------------
+
+
+def _template(regex: str) -> str:
+    t = regex.lstrip("^").rstrip("$")
+    t = re.sub(r"\(\?P<(\w+)>[^)]*\)", r"{\1}", t)
+    return t.replace("\\.", ".")
+
+
+def url_routes() -> set[tuple[str, str]]:
+    """Every (METHOD, template) the API answers (the catch-all 404 excluded)."""
+    routes = set()
+
+    def walk(patterns, prefix=""):
+        for p in patterns:
+            if hasattr(p, "url_patterns"):
+                walk(p.url_patterns, prefix + str(p.pattern))
+                continue
+            cls = getattr(p.callback, "cls", None)
+            if cls is None:
+                continue  # plain Django views (the JSON catch-all)
+            template = _template(prefix + str(p.pattern))
+            actions = getattr(p.callback, "actions", None)
+            if actions:
+                methods = [m for m in actions if m not in {"head", "options"}]
+            else:
+                methods = [m for m in ("get", "post", "put", "patch", "delete") if hasattr(cls, m)]
+            for m in methods:
+                routes.add((m.upper(), template))
+
+    walk(get_resolver(api_urls).url_patterns)
+    return routes
+
+
+def test_matrix_covers_every_route():
+    routes = url_routes()
+    missing = sorted(routes - set(MATRIX))
+    stale = sorted(set(MATRIX) - routes)
+    assert not missing, f"routes without an authorization entry: {missing}"
+    assert not stale, f"entries for routes that no longer exist: {stale}"
+    for key, spec in MATRIX.items():
+        assert set(spec["expect"]) == set(ACTORS), key
+
+
+# --- running it ------------------------------------------------------------------------------------------
+
+
+class _Rollback(Exception):
+    pass
+
+
+def _fingerprint():
+    from accounts.models import Role, RoleMembership, User
+    from approvals.models import ApprovalTask, Assignment, Delegation
+    from auditlogs.models import AuditLog
+    from notifications.models import Notification, NotificationPreference
+    from organizations.models import Department, Holiday, Organization
+    from requests.models import Attachment, Comment, Request
+    from workflows.models import WorkflowDefinition, WorkflowVersion
+
+    return (
+        AuditLog.objects.count(),
+        tuple(Request.all_objects.order_by("pk").values_list("pk", "status", "title", "round", "deleted_at")),
+        tuple(ApprovalTask.objects.order_by("pk").values_list("pk", "status")),
+        tuple(Assignment.objects.order_by("pk").values_list("pk", "decision", "is_active", "assignee_id")),
+        tuple(Delegation.objects.order_by("pk").values_list("pk", "to_user_id", "reason", "starts_at")),
+        tuple(User.objects.order_by("pk").values_list("pk", "is_active", "title", "first_name", "password")),
+        tuple(Role.objects.order_by("pk").values_list("pk", "name", "slug")),
+        RoleMembership.objects.count(),
+        tuple(Department.objects.order_by("pk").values_list("pk", "name")),
+        tuple(Holiday.objects.order_by("pk").values_list("pk", "name", "date")),
+        tuple(Organization.objects.order_by("pk").values_list("pk", "name")),
+        tuple(WorkflowDefinition.all_objects.order_by("pk").values_list("pk", "name", "deleted_at")),
+        tuple(WorkflowVersion.objects.order_by("pk").values_list("pk", "status", "distinct_approvers")),
+        tuple(Notification.objects.order_by("pk").values_list("pk", "read_at")),
+        NotificationPreference.objects.count(),
+        Comment.objects.count(),
+        Attachment.objects.count(),
+    )
+
+
+def _call(world, actor, method, template, spec):
+    kwargs = spec.get("kw", lambda w: {})(world)
+    path = "/api/v1/" + template.format(**{k: str(v) for k, v in kwargs.items()}) + spec.get("query", "")
+    body = spec["body"](world, actor) if "body" in spec else None
+    client = APIClient()
+    user = world.users[actor]
+    if user is not None and not spec.get("public"):
+        client.credentials(HTTP_AUTHORIZATION=f"Bearer {RefreshToken.for_user(user).access_token}")
+    send = getattr(client, method.lower())
+    if body is None:
+        return send(path)
+    return send(path, body, format="multipart" if spec.get("multipart") else "json")
+
+
+def run_case(world, actor, method, template, spec, before):
+    """(status, problem or None); the case's changes are rolled back (``before``: the world's fingerprint)."""
+    outcome = {}
+    try:
+        with transaction.atomic():
+            response = _call(world, actor, method, template, spec)
+            outcome["status"] = response.status_code
+            if response.status_code >= 400:
+                body = response.json()
+                if set(body) != {"error"} or not {"code", "message", "details"} <= set(body["error"]):
+                    outcome["problem"] = f"not the error envelope: {body}"
+                elif not spec.get("public") and _fingerprint() != before:
+                    outcome["problem"] = "a denied call changed data"
+            raise _Rollback
+    except _Rollback:
+        pass
+    return outcome["status"], outcome.get("problem")
+
+
+@pytest.fixture
+def world(db):
+    return build_world()
+
+
+def test_authorization_matrix(world, settings):
+    settings.LOGIN_RATE_PER_IP = "1000/m"
+    mismatches, known_seen, cases = [], [], 0
+    before = _fingerprint()
+    for (method, template), spec in sorted(MATRIX.items()):
+        for actor in ACTORS:
+            expected = spec["expect"][actor]
+            status, problem = run_case(world, actor, method, template, spec, before)
+            cases += 1
+            allowed = expected if isinstance(expected, tuple) else (expected,)
+            known = KNOWN_FINDINGS.get((method, template), {}).get(actor)
+            if known and status == known[0]:
+                known_seen.append((method, template, actor))
+                continue
+            if status not in allowed:
+                mismatches.append(f"{method} {template} as {actor}: expected {expected}, got {status}")
+            elif problem:
+                mismatches.append(f"{method} {template} as {actor}: {problem}")
+    assert cases == len(MATRIX) * len(ACTORS)
+    assert not mismatches, f"{len(mismatches)} of {cases} cases:\n" + "\n".join(mismatches)
