@@ -23,6 +23,7 @@ class RequestTaskSerializer(serializers.ModelSerializer):
     mode = serializers.CharField(source="step.mode")
     assignees = AssigneeSerializer(source="assignments", many=True)
     overdue = serializers.SerializerMethodField()
+    status = serializers.CharField(read_only=True, help_text="pending, approved, rejected, skipped, cancelled")
 
     class Meta:
         model = ApprovalTask
@@ -57,6 +58,7 @@ class TaskListSerializer(serializers.ModelSerializer):
     step_name = serializers.CharField(source="step.name")
     on_behalf_of = serializers.SerializerMethodField()
     overdue = serializers.SerializerMethodField()
+    status = serializers.CharField(read_only=True, help_text="pending, approved, rejected, skipped, cancelled")
 
     class Meta:
         model = ApprovalTask

@@ -10,6 +10,7 @@ class RequestListSerializer(serializers.ModelSerializer):
     workflow_version = serializers.IntegerField(source="workflow_version.number")
     requester = serializers.UUIDField(source="requester_id")
     requester_email = serializers.EmailField(source="requester.email")
+    status = serializers.CharField(read_only=True, help_text="draft, pending, changes_requested, approved, ...")
 
     class Meta:
         model = Request
