@@ -10,6 +10,7 @@ urlpatterns = [
     path("", include("workflows.urls")),
     path("", include("requests.urls")),
     path("", include("approvals.urls")),
+    path("", include("approvals.report_urls")),
     path("", include("notifications.urls")),
     path("", include("auditlogs.urls")),
     # Anything else under /api/v1/ is a JSON 404, even with DEBUG on.
