@@ -46,7 +46,7 @@ async def assert_closed_unauthorized(comm):
     # Accepted then closed: a real client sees the close code (a close before accept is an HTTP 403).
     assert ok
     assert await comm.receive_output(timeout=2) == {"type": "websocket.close", "code": 4401, "reason": "unauthorized"}
-    await comm.wait()
+    await comm.disconnect(code=4401)  # the server's answer to the close: the consumer ends cleanly
 
 
 async def test_missing_token_closes_4401():
@@ -73,6 +73,7 @@ async def test_bad_token_as_subprotocol_closes_4401_with_the_protocol_echoed():
     ok, subprotocol = await comm.connect()
     assert ok and subprotocol == "a.b.c"  # browsers need the echo to complete the handshake and see 4401
     assert (await comm.receive_output(timeout=2))["code"] == 4401
+    await comm.disconnect(code=4401)
 
 
 async def test_token_as_subprotocol_connects(alice):

@@ -177,6 +177,7 @@ def test_broker_down_at_commit_then_the_sweep_sends_once(alice, caplog):
         n = make_notification(alice)  # commits; queuing the task fails after commit and is only logged
         elapsed = time.monotonic() - started
     assert elapsed < 15
+    print(f"broker down: notify + commit + failed enqueue took {elapsed:.2f}s")
     assert "after-commit delivery failed: task notifications.tasks.send_email_delivery" in caplog.text
     delivery = EmailDelivery.objects.get(notification=n)
     assert (delivery.status, delivery.attempts) == ("pending", 0)

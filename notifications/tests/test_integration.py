@@ -62,9 +62,11 @@ def test_celery_worker_sends_the_email_once(alice, redis_url, tmp_path):
     )  # fmt: skip
     try:
         with celery_broker(redis_url):
+            started = time.monotonic()
             first = make_notification(alice, kind=Kind.TASK_ASSIGNED, title="Approve: laptop")
             delivery = EmailDelivery.objects.get(notification=first)
             wait_for(lambda: EmailDelivery.objects.get(pk=delivery.pk).status == "sent", what="sent", proc=worker)
+            print(f"commit -> e-mail sent by the worker (incl. worker start-up): {time.monotonic() - started:.1f}s")
 
             # A duplicate of the task (a redelivery): the worker skips it. Then one more notification, so
             # that once its e-mail is sent the (FIFO, one at a time) worker has handled the duplicate too.
