@@ -9,8 +9,6 @@ from django.conf import settings
 
 
 def periodic_tasks() -> dict[str, tuple[str, int]]:
-    # Add an entry per periodic job, e.g.
-    # "sla-scan": ("approvals.tasks.sla_scan", settings.SLA_SCAN_INTERVAL_SECONDS),
     return {
         "sla-scan": ("approvals.tasks.sla_scan", settings.SLA_SCAN_INTERVAL_SECONDS),
         "notifications-send-pending-emails": (
@@ -19,5 +17,3 @@ def periodic_tasks() -> dict[str, tuple[str, int]]:
         ),
     }
 
-
-__all__ = ["periodic_tasks", "settings"]
