@@ -1,9 +1,9 @@
 """PostgreSQL refuses UPDATE, DELETE and TRUNCATE on auditlogs_auditlog.
 
 Row triggers reject UPDATE and DELETE; a statement trigger rejects TRUNCATE unless
-the session set ``auditlogs.allow_truncate = on`` (the test settings do, so the test
-runner can empty the database between transactional tests; an operator who can set
-it could also drop the trigger, see docs/audit.md). Other databases (the embedded
+the session set ``auditlogs.allow_truncate = on`` AND the database is a test database
+(``test_*``): the test settings set it so the runner can empty the database between
+transactional tests; a production database never honours it (see docs/audit.md). Other databases (the embedded
 SQLite default) get nothing: the model and queryset refuse changes there.
 """
 
@@ -12,7 +12,8 @@ from django.db import migrations
 FORWARD = r"""
 CREATE OR REPLACE FUNCTION auditlogs_refuse_change() RETURNS trigger AS $$
 BEGIN
-    IF TG_OP = 'TRUNCATE' AND coalesce(current_setting('auditlogs.allow_truncate', true), '') = 'on' THEN
+    IF TG_OP = 'TRUNCATE' AND current_database() LIKE 'test\_%'
+       AND coalesce(current_setting('auditlogs.allow_truncate', true), '') = 'on' THEN
         RETURN NULL;
     END IF;
     RAISE EXCEPTION 'auditlogs_auditlog is append-only: % refused', TG_OP
