@@ -11,7 +11,7 @@ from rest_framework_simplejwt.tokens import RefreshToken
 
 from accounts.catalog import ALL_CODES
 from accounts.models import Role, RoleMembership, User
-from auditlogs.services import audit_record, model_changes, snapshot
+from auditlogs.services import audit_record, delete_audited, model_changes, save_audited
 from core.exceptions import Conflict, NotAuthenticated, RateLimited, ValidationFailed
 
 USER_FIELDS = ["email", "first_name", "last_name", "department_id", "manager_id", "title", "is_staff", "is_active"]
@@ -194,15 +194,7 @@ def user_update(*, actor: User | None, user: User, **fields) -> User:
     if fields.get("manager") is not None and fields["manager"].pk == user.pk:
         raise ValidationFailed(details={"manager": ["A user cannot be their own manager."]})
     with transaction.atomic():
-        before = snapshot(user, USER_FIELDS)
-        for name, value in fields.items():
-            setattr(user, name, value)
-        user.save()
-        changes = model_changes(user, before, USER_FIELDS)
-        if changes:
-            audit_record(
-                action="user.updated", actor=actor, organization=user.organization_id, target=user, changes=changes
-            )
+        save_audited(actor=actor, instance=user, fields=fields, tracked=USER_FIELDS, action="user.updated")
     return user
 
 
@@ -298,15 +290,7 @@ def role_update(*, actor: User | None, role: Role, **fields) -> Role:
     ):
         raise ValidationFailed(details={"slug": ["A role with this slug already exists."]})
     with transaction.atomic():
-        before = snapshot(role, ROLE_FIELDS)
-        for name, value in fields.items():
-            setattr(role, name, value)
-        role.save()
-        changes = model_changes(role, before, ROLE_FIELDS)
-        if changes:
-            audit_record(
-                action="role.updated", actor=actor, organization=role.organization_id, target=role, changes=changes
-            )
+        save_audited(actor=actor, instance=role, fields=fields, tracked=ROLE_FIELDS, action="role.updated")
     return role
 
 
@@ -314,14 +298,7 @@ def role_delete(*, actor: User | None, role: Role) -> None:
     if role.is_builtin:
         raise Conflict("Built-in roles cannot be deleted.", code="builtin_role")
     with transaction.atomic():
-        audit_record(
-            action="role.deleted",
-            actor=actor,
-            organization=role.organization_id,
-            target=role,
-            changes=model_changes(role, None, ROLE_FIELDS),
-        )
-        role.delete()
+        delete_audited(actor=actor, instance=role, tracked=ROLE_FIELDS, action="role.deleted")
 
 
 def role_member_add(*, actor: User | None, role: Role, user: User) -> RoleMembership:

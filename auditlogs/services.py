@@ -147,3 +147,36 @@ def record_export(*, actor, organization, fmt: str, filters: dict[str, Any]) -> 
             target_repr=f"audit log export ({fmt})",
             changes={"format": fmt, "filters": {k: v for k, v in filters.items() if v not in (None, "", [])}},
         )
+
+
+def save_audited(*, actor, instance: models.Model, fields: dict[str, Any], tracked: list[str], action: str) -> dict:
+    """Apply ``fields`` to ``instance``, save it, and audit what changed among ``tracked``.
+
+    Call inside the caller's transaction. Returns the changes (empty: nothing audited).
+    """
+    before = snapshot(instance, tracked)
+    for name, value in fields.items():
+        setattr(instance, name, value)
+    instance.save()
+    changes = model_changes(instance, before, tracked)
+    if changes:
+        audit_record(
+            action=action,
+            actor=actor,
+            organization=getattr(instance, "organization_id", None),
+            target=instance,
+            changes=changes,
+        )
+    return changes
+
+
+def delete_audited(*, actor, instance: models.Model, tracked: list[str], action: str) -> None:
+    """Audit the row's last state, then delete it (inside the caller's transaction)."""
+    audit_record(
+        action=action,
+        actor=actor,
+        organization=getattr(instance, "organization_id", None),
+        target=instance,
+        changes=model_changes(instance, None, tracked),
+    )
+    instance.delete()

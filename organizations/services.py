@@ -3,7 +3,7 @@
 from django.db import transaction
 
 from accounts.catalog import BUILTIN_ROLES
-from auditlogs.services import audit_record, model_changes, snapshot
+from auditlogs.services import audit_record, delete_audited, model_changes, save_audited, snapshot
 from core.exceptions import Conflict, ValidationFailed
 from organizations.models import Department, Holiday, Organization
 
@@ -108,13 +108,9 @@ def department_update(*, actor, department: Department, **fields) -> Department:
     ):
         raise ValidationFailed(details={"name": ["A department with this name already exists."]})
     with transaction.atomic():
-        before = snapshot(department, DEPARTMENT_FIELDS)
-        for name, value in fields.items():
-            setattr(department, name, value)
-        department.save()
-        changes = model_changes(department, before, DEPARTMENT_FIELDS)
-        if changes:
-            audit_record(action="department.updated", actor=actor, organization=org, target=department, changes=changes)
+        save_audited(
+            actor=actor, instance=department, fields=fields, tracked=DEPARTMENT_FIELDS, action="department.updated"
+        )
     return department
 
 
@@ -122,14 +118,7 @@ def department_delete(*, actor, department: Department) -> None:
     if department.children.exists() or department.members.exists():
         raise Conflict("The department still has members or sub-departments.", code="department_in_use")
     with transaction.atomic():
-        audit_record(
-            action="department.deleted",
-            actor=actor,
-            organization=department.organization_id,
-            target=department,
-            changes=model_changes(department, None, DEPARTMENT_FIELDS),
-        )
-        department.delete()
+        delete_audited(actor=actor, instance=department, tracked=DEPARTMENT_FIELDS, action="department.deleted")
 
 
 def holiday_create(*, actor, organization, date, name: str) -> Holiday:
@@ -157,29 +146,10 @@ def holiday_update(*, actor, holiday: Holiday, **fields) -> Holiday:
     ):
         raise ValidationFailed(details={"date": ["There is already a holiday on this date."]})
     with transaction.atomic():
-        before = snapshot(holiday, HOLIDAY_FIELDS)
-        for name, value in fields.items():
-            setattr(holiday, name, value)
-        holiday.save()
-        changes = model_changes(holiday, before, HOLIDAY_FIELDS)
-        if changes:
-            audit_record(
-                action="holiday.updated",
-                actor=actor,
-                organization=holiday.organization_id,
-                target=holiday,
-                changes=changes,
-            )
+        save_audited(actor=actor, instance=holiday, fields=fields, tracked=HOLIDAY_FIELDS, action="holiday.updated")
     return holiday
 
 
 def holiday_delete(*, actor, holiday: Holiday) -> None:
     with transaction.atomic():
-        audit_record(
-            action="holiday.deleted",
-            actor=actor,
-            organization=holiday.organization_id,
-            target=holiday,
-            changes=model_changes(holiday, None, HOLIDAY_FIELDS),
-        )
-        holiday.delete()
+        delete_audited(actor=actor, instance=holiday, tracked=HOLIDAY_FIELDS, action="holiday.deleted")
