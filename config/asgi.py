@@ -10,8 +10,8 @@ django_asgi_app = get_asgi_application()
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 
 from accounts.socket_auth import JWTAuthMiddleware  # noqa: E402
-from core.ws_origin import TokenFeedOriginValidator  # noqa: E402
 from config.ws_urls import websocket_urlpatterns  # noqa: E402
+from core.ws_origin import TokenFeedOriginValidator  # noqa: E402
 
 application = ProtocolTypeRouter(
     {
