@@ -16,4 +16,3 @@ def periodic_tasks() -> dict[str, tuple[str, int]]:
             settings.EMAIL_RETRY_INTERVAL_SECONDS,
         ),
     }
-
