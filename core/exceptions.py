@@ -8,7 +8,7 @@ import logging
 
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.exceptions import ValidationError as DjangoValidationError
-from django.db import DatabaseError, InterfaceError, OperationalError
+from django.db import DatabaseError, DataError, InterfaceError, OperationalError
 from django.http import Http404, JsonResponse
 from django_ratelimit.exceptions import Ratelimited
 from rest_framework import exceptions as drf
@@ -147,6 +147,19 @@ def api_exception_handler(exc, context):
         if auth_header:
             headers["WWW-Authenticate"] = auth_header
         return Response(error_body(code, message, details), status=exc.status_code, headers=headers)
+    if isinstance(exc, DataError):
+        # The database refused a value the API let through (out-of-range date or offset, number
+        # too large...): the client's input, so a 400, never a 500.
+        logger.warning("database refused a value: %s", exc)
+        return Response(
+            error_body(
+                "invalid_value",
+                "A value is out of range or malformed.",
+                # The database's one-line message (never the SQL that follows it).
+                {"non_field_errors": [(str(exc).splitlines() or [""])[0][:200]]},
+            ),
+            status=400,
+        )
     if isinstance(exc, (OperationalError, InterfaceError)):
         logger.exception("database unavailable")
         return Response(error_body("service_unavailable", ServiceUnavailable.default_message), status=503)

@@ -343,6 +343,8 @@ MATRIX = {
         "expect": only({"assignee": 200}, others=404),
         "kw": lambda w: {"pk": w.objs["notification"].pk},
     },
+    # --- reports -----------------------------------------------------------------------------------------
+    ("GET", "reports/summary/"): {"expect": only({"auditor": 200, "designer": 200, "admin": 200}, foreign=200)},
     # --- audit log ---------------------------------------------------------------------------------------
     ("GET", "audit-logs/"): {"expect": only({"auditor": 200, "admin": 200}, foreign=200)},
     ("GET", "audit-logs/export/"): {

@@ -1,0 +1,79 @@
+#!/usr/bin/env bash
+# Fuzz the API with schemathesis against a live daphne server (docs/security.md, "Fuzzing").
+#
+# - A throwaway PostgreSQL database (FUZZ_DATABASE, default wf_fuzz) is recreated, migrated and
+#   seeded with seed_demo; Redis db FUZZ_REDIS_DB (default 7) is flushed.
+# - daphne serves the project on a free port; a JWT of the demo org admin authenticates every call.
+# - schemathesis (its own venv .venv-fuzz, pinned in requirements-fuzz.txt: it brings the PyPI
+#   `requests` library and a pytest plugin, which must never reach the project's venv) runs from
+#   /tmp so our `requests/` app cannot shadow that library.
+# - Checks: not_a_server_error and response_schema_conformance. Budget: FUZZ_MAX_EXAMPLES cases per
+#   operation (default 8) and FUZZ_MAX_TIME seconds (default 150). Exit status is schemathesis'.
+# Report: test-artifacts/fuzz/ (JUnit XML and NDJSON events); summary line "fuzz: N cases ...".
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROOT=$(pwd)
+PY="$ROOT/.venv/bin/python"
+FUZZ_VENV="$ROOT/.venv-fuzz"
+PG_URL=${FUZZ_PG_URL:-postgres://postgres@127.0.0.1:5432}
+DB=${FUZZ_DATABASE:-wf_fuzz}
+REDIS_BASE=${FUZZ_REDIS_BASE:-redis://127.0.0.1:6379}
+REDIS_DB=${FUZZ_REDIS_DB:-7}
+MAX_EXAMPLES=${FUZZ_MAX_EXAMPLES:-8}
+MAX_TIME=${FUZZ_MAX_TIME:-150}
+SEED=${FUZZ_SEED:-20260}
+OUT="$ROOT/test-artifacts/fuzz"
+mkdir -p "$OUT"
+
+if [ ! -x "$FUZZ_VENV/bin/schemathesis" ] || ! cmp -s requirements-fuzz.txt "$FUZZ_VENV/.requirements"; then
+  python3 -m venv "$FUZZ_VENV"
+  "$FUZZ_VENV/bin/pip" install -q --disable-pip-version-check -r requirements-fuzz.txt
+  cp requirements-fuzz.txt "$FUZZ_VENV/.requirements"
+fi
+
+export DJANGO_SETTINGS_MODULE=config.settings_test
+export DATABASE_URL="$PG_URL/$DB" REDIS_URL="$REDIS_BASE/$REDIS_DB" CELERY_BROKER_URL="$REDIS_BASE/$REDIS_DB"
+# Limits high enough that the fuzzer measures the API, not the rate limiter; long-lived access token.
+export API_THROTTLE_RATE=1000000/min LOGIN_RATE_PER_IP=100000/m LOGIN_RATE_PER_ACCOUNT=100000/m \
+  REFRESH_RATE_PER_IP=100000/m JWT_ACCESS_MINUTES=120 MEDIA_ROOT="$OUT/media"
+
+"$PY" - <<EOF
+import psycopg
+with psycopg.connect("$PG_URL/postgres", autocommit=True) as c:
+    c.execute('DROP DATABASE IF EXISTS "$DB" WITH (FORCE)')
+    c.execute('CREATE DATABASE "$DB"')
+import redis
+redis.Redis.from_url("$REDIS_BASE/$REDIS_DB").flushdb()
+EOF
+"$PY" manage.py migrate --noinput -v0
+"$PY" manage.py seed_demo >/dev/null
+
+PORT=$("$PY" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+BASE="http://127.0.0.1:$PORT"
+"$ROOT/.venv/bin/daphne" -b 127.0.0.1 -p "$PORT" config.asgi:application >"$OUT/server.log" 2>&1 &
+SERVER=$!
+trap 'kill "$SERVER" 2>/dev/null || true; wait "$SERVER" 2>/dev/null || true' EXIT
+for _ in $(seq 1 100); do
+  curl -fsS "$BASE/health/live/" >/dev/null 2>&1 && break
+  sleep 0.2
+done
+
+TOKEN=$(curl -fsS -X POST "$BASE/api/v1/auth/login/" -H 'Content-Type: application/json' \
+  -d '{"email": "admin@acme.example", "password": "Demo-Pass-2026"}' |
+  "$PY" -c 'import json, sys; print(json.load(sys.stdin)["access"])')
+
+set +e
+(
+  cd /tmp &&
+    timeout --signal=INT $((MAX_TIME + 60)) "$FUZZ_VENV/bin/schemathesis" run "$BASE/api/schema/" \
+      --checks not_a_server_error,response_schema_conformance \
+      --header "Authorization: Bearer $TOKEN" \
+      --max-examples "$MAX_EXAMPLES" --max-time "$MAX_TIME" --seed "$SEED" \
+      --phases examples,coverage,fuzzing --workers 2 --request-timeout 20 --no-shrink \
+      --report junit,ndjson --report-dir "$OUT" --output-truncate false
+) | tee "$OUT/schemathesis.log"
+STATUS=${PIPESTATUS[0]}
+set -e
+CASES=$(grep -o '"test_cases": *[0-9]*' "$OUT"/*.ndjson 2>/dev/null | grep -o '[0-9]*$' | paste -sd+ - | bc 2>/dev/null || true)
+echo "fuzz: exit $STATUS; report in $OUT; server errors logged in $OUT/server.log: $(grep -c '" 500 ' "$OUT/server.log" || true)"
+exit "$STATUS"
