@@ -7,6 +7,7 @@ translated here so every 4xx/5xx body is ``{"error": {"code", "message", "detail
 import logging
 
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
+from django.core.exceptions import RequestDataTooBig, SuspiciousOperation
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import DatabaseError, DataError, InterfaceError, OperationalError
 from django.http import Http404, JsonResponse
@@ -132,6 +133,12 @@ def api_exception_handler(exc, context):
         return Response(
             error_body("rate_limited", RateLimited.default_message), status=429, headers={"Retry-After": "60"}
         )
+    if isinstance(exc, RequestDataTooBig):
+        return Response(error_body("payload_too_large", "The request body is too large."), status=413)
+    if isinstance(exc, SuspiciousOperation):
+        # Malformed or abusive input Django refused (too many fields/files, bad multipart...).
+        logger.warning("suspicious request refused: %s", type(exc).__name__)
+        return Response(error_body("bad_request", "Bad request."), status=400)
     if isinstance(exc, DjangoValidationError):
         details = as_serializer_error(exc)
         return Response(
