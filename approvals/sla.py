@@ -16,14 +16,15 @@ from datetime import datetime
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
-from django.db.models import Exists, OuterRef, Q
+from django.db.models import Exists, IntegerField, OuterRef, Q, Subquery, Value
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from accounts.models import User
 from accounts.selectors import users_with_role
 from approvals.models import ApprovalTask, Assignment, Decision, EscalationRecord, TaskStatus
 from auditlogs.services import audit_record
-from core.exceptions import ApplicationError
+from core.exceptions import ApplicationError, ValidationFailed
 from notifications.models import Kind
 from notifications.services import notify
 from organizations.calendar import BusinessCalendar
@@ -67,8 +68,34 @@ def is_task_overdue(task, now=None) -> bool:
 
 
 def overdue_request_exists(now=None) -> Exists:
-    """``Request.objects.annotate(overdue=overdue_request_exists())`` or ``.filter(overdue_request_exists())``."""
-    return Exists(ApprovalTask.objects.filter(overdue_task_q(now), request=OuterRef("pk")))
+    """Any pending task of the request's current round past its deadline.
+
+    ``Request.objects.annotate(overdue=overdue_request_exists())`` or ``.filter(overdue_request_exists())``.
+    """
+    return Exists(ApprovalTask.objects.filter(overdue_task_q(now), request=OuterRef("pk"), round=OuterRef("round")))
+
+
+def request_escalation_level() -> Coalesce:
+    """Highest ``escalation_level`` over the pending tasks of the request's current round, 0 if none.
+
+    ``Request.objects.annotate(escalation_level=request_escalation_level())`` (one subquery).
+    """
+    top = ApprovalTask.objects.filter(
+        request=OuterRef("pk"), round=OuterRef("round"), status=TaskStatus.PENDING
+    ).order_by("-escalation_level")
+    return Coalesce(Subquery(top.values("escalation_level")[:1]), Value(0), output_field=IntegerField())
+
+
+def parse_overdue_param(value) -> bool | None:
+    """The ``overdue`` query parameter: None when absent, True/False, else ``ValidationFailed`` (400)."""
+    if value is None or value == "":
+        return None
+    text = str(value).strip().lower()
+    if text in ("1", "true", "yes"):
+        return True
+    if text in ("0", "false", "no"):
+        return False
+    raise ValidationFailed(details={"overdue": ["Expected true or false."]})
 
 
 # ---------------------------------------------------------------------------------------

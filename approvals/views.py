@@ -13,6 +13,7 @@ from approvals.serializers import (
     TaskDetailSerializer,
     TaskListSerializer,
 )
+from approvals.sla import overdue_task_q, parse_overdue_param
 from core.api import OrgScopedViewMixin
 from core.exceptions import ValidationFailed
 from core.idempotency import idempotent
@@ -36,6 +37,11 @@ class TaskViewSet(OrgScopedViewMixin, mixins.ListModelMixin, viewsets.GenericVie
             qs = qs.filter(request_id=selectors_uuid(params["request"]))
         if params.get("workflow"):
             qs = qs.filter(request__definition__key=params["workflow"])
+        overdue = parse_overdue_param(params.get("overdue"))
+        if overdue is True:
+            qs = qs.filter(overdue_task_q())
+        elif overdue is False:
+            qs = qs.exclude(overdue_task_q())
         return qs
 
     @extend_schema(
@@ -43,6 +49,7 @@ class TaskViewSet(OrgScopedViewMixin, mixins.ListModelMixin, viewsets.GenericVie
             OpenApiParameter("status", str, description="pending (default), approved, rejected, ..., or all"),
             OpenApiParameter("request", str),
             OpenApiParameter("workflow", str),
+            OpenApiParameter("overdue", bool, description="true: pending past due_at; false: the others"),
         ]
     )
     def list(self, request, *args, **kwargs):

@@ -9,6 +9,7 @@ from django.utils import timezone
 
 from accounts.catalog import REQUESTS_VIEW_ALL
 from approvals.models import ApprovalTask, Assignment, Delegation
+from approvals.sla import overdue_request_exists, parse_overdue_param, request_escalation_level
 from auditlogs.models import AuditLog
 from core.exceptions import NotFound
 from requests.models import Attachment, Comment, Request
@@ -90,10 +91,17 @@ def request_list(*, user, filters: dict | None = None) -> QuerySet[Request]:
     if filters.get("search"):
         term = filters["search"]
         qs = qs.filter(Q(title__icontains=term) | Q(reference__icontains=term))
-    if str(filters.get("overdue", "")).lower() in ("1", "true", "yes"):
-        overdue = ApprovalTask.objects.filter(request=OuterRef("pk"), status="pending", due_at__lt=timezone.now())
-        qs = qs.filter(Exists(overdue))
+    qs = with_sla(qs)
+    overdue = parse_overdue_param(filters.get("overdue"))
+    if overdue is not None:
+        qs = qs.filter(overdue=overdue)
     return qs
+
+
+def with_sla(qs: QuerySet[Request]) -> QuerySet[Request]:
+    """Annotate ``overdue`` (a pending task of the current round past ``due_at``) and
+    ``escalation_level`` (highest over those pending tasks, 0 if none): two subqueries, no extra query."""
+    return qs.annotate(overdue=overdue_request_exists(), escalation_level=request_escalation_level())
 
 
 def request_detail_queryset(*, user) -> QuerySet[Request]:
@@ -103,7 +111,7 @@ def request_detail_queryset(*, user) -> QuerySet[Request]:
         .prefetch_related(Prefetch("assignments", queryset=assignments))
         .order_by("round", "stage", "created_at")
     )
-    return (
+    return with_sla(
         visible_requests(user=user)
         .select_related("definition", "requester", "workflow_version")
         .prefetch_related(

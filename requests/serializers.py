@@ -11,6 +11,12 @@ class RequestListSerializer(serializers.ModelSerializer):
     requester = serializers.UUIDField(source="requester_id")
     requester_email = serializers.EmailField(source="requester.email")
     status = serializers.CharField(read_only=True, help_text="draft, pending, changes_requested, approved, ...")
+    overdue = serializers.BooleanField(
+        read_only=True, help_text="A pending task of the current round is past its due_at (annotation)"
+    )
+    escalation_level = serializers.IntegerField(
+        read_only=True, help_text="Highest escalation level over the pending tasks of the current round, 0 if none"
+    )
 
     class Meta:
         model = Request
@@ -29,6 +35,8 @@ class RequestListSerializer(serializers.ModelSerializer):
             "created_at",
             "submitted_at",
             "completed_at",
+            "overdue",
+            "escalation_level",
         ]
 
 
