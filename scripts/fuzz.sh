@@ -9,7 +9,7 @@
 #   /tmp so our `requests/` app cannot shadow that library.
 # - Checks: not_a_server_error and response_schema_conformance. Budget: FUZZ_MAX_EXAMPLES cases per
 #   operation (default 8) and FUZZ_MAX_TIME seconds (default 150). Exit status is schemathesis'.
-# Report: test-artifacts/fuzz/ (JUnit XML and NDJSON events); summary line "fuzz: N cases ...".
+# Report: FUZZ_OUT (default test-artifacts/fuzz/: JUnit XML, NDJSON events, logs); last line "fuzz: N cases ...".
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$(pwd)
@@ -22,8 +22,8 @@ REDIS_DB=${FUZZ_REDIS_DB:-7}
 MAX_EXAMPLES=${FUZZ_MAX_EXAMPLES:-8}
 MAX_TIME=${FUZZ_MAX_TIME:-150}
 SEED=${FUZZ_SEED:-20260}
-OUT="$ROOT/test-artifacts/fuzz"
-mkdir -p "$OUT"
+OUT=${FUZZ_OUT:-$ROOT/test-artifacts/fuzz}
+rm -rf "$OUT" && mkdir -p "$OUT"
 
 if [ ! -x "$FUZZ_VENV/bin/schemathesis" ] || ! cmp -s requirements-fuzz.txt "$FUZZ_VENV/.requirements"; then
   python3 -m venv "$FUZZ_VENV"
@@ -53,14 +53,21 @@ BASE="http://127.0.0.1:$PORT"
 "$ROOT/.venv/bin/daphne" -b 127.0.0.1 -p "$PORT" config.asgi:application >"$OUT/server.log" 2>&1 &
 SERVER=$!
 trap 'kill "$SERVER" 2>/dev/null || true; wait "$SERVER" 2>/dev/null || true' EXIT
-for _ in $(seq 1 100); do
-  curl -fsS "$BASE/health/live/" >/dev/null 2>&1 && break
-  sleep 0.2
-done
-
-TOKEN=$(curl -fsS -X POST "$BASE/api/v1/auth/login/" -H 'Content-Type: application/json' \
-  -d '{"email": "admin@acme.example", "password": "Demo-Pass-2026"}' |
-  "$PY" -c 'import json, sys; print(json.load(sys.stdin)["access"])')
+TOKEN=$("$PY" - "$BASE" <<'EOF'
+import sys, time
+import httpx
+base = sys.argv[1]
+for _ in range(150):
+    try:
+        if httpx.get(f"{base}/health/live/", timeout=1).status_code == 200:
+            break
+    except httpx.TransportError:
+        time.sleep(0.2)
+login = httpx.post(f"{base}/api/v1/auth/login/", json={"email": "admin@acme.example", "password": "Demo-Pass-2026"})
+login.raise_for_status()
+print(login.json()["access"])
+EOF
+)
 
 set +e
 (
@@ -74,6 +81,6 @@ set +e
 ) | tee "$OUT/schemathesis.log"
 STATUS=${PIPESTATUS[0]}
 set -e
-CASES=$(grep -o '"test_cases": *[0-9]*' "$OUT"/*.ndjson 2>/dev/null | grep -o '[0-9]*$' | paste -sd+ - | bc 2>/dev/null || true)
-echo "fuzz: exit $STATUS; report in $OUT; server errors logged in $OUT/server.log: $(grep -c '" 500 ' "$OUT/server.log" || true)"
+CASES=$(grep -Eo '[0-9]+ generated' "$OUT/schemathesis.log" | tail -1 | grep -Eo '[0-9]+' || echo "?")
+echo "fuzz: $CASES cases, exit $STATUS, server errors in the server log: $(grep -c 'Internal Server Error' "$OUT/server.log" || true); report in $OUT"
 exit "$STATUS"
