@@ -3,12 +3,13 @@
 import csv
 import io
 import json
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 
 from asgiref.sync import sync_to_async
-from django.db.models import QuerySet
+from django.db.models import QuerySet, TextField
+from django.db.models.functions import Cast
 
-from auditlogs.chain import AuditJSONEncoder
+from auditlogs.verify import epoch_us, from_epoch_us
 
 FORMATS = {"csv": "text/csv; charset=utf-8", "jsonl": "application/x-ndjson; charset=utf-8"}
 COLUMNS = [
@@ -30,56 +31,133 @@ COLUMNS = [
     "prev_hash",
     "hash",
 ]
-CHUNK_ROWS = 500
+CHUNK_ROWS = 500  # rows per yielded chunk
+FETCH_ROWS = 1000  # rows per server-side cursor fetch
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+# Plain text and ints straight from the cursor (no per-row Django converters): ids and the
+# jsonb as text, the timestamp as epoch microseconds (Django's aware timestamptz loader is slow).
+_SELECT = [
+    "id",
+    "chain",
+    "sequence",
+    epoch_us("created_at"),
+    Cast("organization_id", TextField()),
+    Cast("actor_id", TextField()),
+    "actor_repr",
+    "action",
+    "target_type",
+    "target_id",
+    "target_repr",
+    Cast("changes", TextField()),
+    "ip",
+    "user_agent",
+    "request_id",
+    "prev_hash",
+    "hash",
+]
+_JSON = json.JSONEncoder(ensure_ascii=False)  # built once; the same bytes json.dumps(..., ensure_ascii=False) gives
 
 
-def _jsonable(row: dict) -> dict:
-    out = dict(row)
-    out["created_at"] = row["created_at"].isoformat()
-    for key in ("organization_id", "actor_id"):
-        out[key] = str(row[key]) if row[key] is not None else None
-    return out
-
-
-def _csv_cell(value) -> str:
+def _defuse(text: str) -> str:
     """Spreadsheets run cells that start like a formula: prefix those with a quote.
 
     CSV is for people; JSONL keeps every value exactly (and can be re-verified).
     """
-    if value is None:
-        return ""
-    text = value if isinstance(value, str) else json.dumps(value, cls=AuditJSONEncoder, ensure_ascii=False)
     return "'" + text if text.startswith(_FORMULA_START) else text
 
 
-def _rows(queryset: QuerySet) -> Iterator[dict]:
-    return queryset.values(*COLUMNS).iterator(chunk_size=CHUNK_ROWS)
+def _rows(queryset: QuerySet) -> Iterator[tuple]:
+    return queryset.values_list(*_SELECT).iterator(chunk_size=FETCH_ROWS)
+
+
+def _chunks(queryset: QuerySet, render: Callable[[list[tuple]], str], head: str = "") -> Iterator[bytes]:
+    """``render`` each batch of ``CHUNK_ROWS`` rows to text, one yielded chunk per batch (memory stays flat)."""
+    if head:
+        yield head.encode()
+    batch = []
+    for row in _rows(queryset):
+        batch.append(row)
+        if len(batch) == CHUNK_ROWS:
+            yield render(batch).encode()
+            batch = []
+    if batch:
+        yield render(batch).encode()
+
+
+def _changes_cell(text: str | None) -> str:
+    value = json.loads(text) if text is not None else None
+    if value is None:
+        return ""
+    return _defuse(value if isinstance(value, str) else _JSON.encode(value))
+
+
+def _csv_cells(row: tuple) -> tuple:
+    (row_id, chain, sequence, created, org, actor, actor_repr, action, t_type, t_id, t_repr, changes, ip, ua, req,
+     prev, digest) = row  # fmt: skip
+    return (
+        row_id,
+        _defuse(chain),
+        sequence,
+        from_epoch_us(created).isoformat(),
+        org or "",
+        actor or "",
+        _defuse(actor_repr),
+        _defuse(action),
+        _defuse(t_type),
+        _defuse(t_id),
+        _defuse(t_repr),
+        _changes_cell(changes),
+        _defuse(ip) if ip else "",
+        _defuse(ua),
+        _defuse(req),
+        _defuse(prev),
+        _defuse(digest),
+    )
+
+
+def _jsonl_line(row: tuple) -> str:
+    (row_id, chain, sequence, created, org, actor, actor_repr, action, t_type, t_id, t_repr, changes, ip, ua, req,
+     prev, digest) = row  # fmt: skip
+    return _JSON.encode(
+        {
+            "id": row_id,
+            "chain": chain,
+            "sequence": sequence,
+            "created_at": from_epoch_us(created).isoformat(),
+            "organization_id": org,
+            "actor_id": actor,
+            "actor_repr": actor_repr,
+            "action": action,
+            "target_type": t_type,
+            "target_id": t_id,
+            "target_repr": t_repr,
+            "changes": json.loads(changes) if changes is not None else None,
+            "ip": ip,
+            "user_agent": ua,
+            "request_id": req,
+            "prev_hash": prev,
+            "hash": digest,
+        }
+    )
 
 
 def iter_csv(queryset: QuerySet) -> Iterator[bytes]:
-    buffer = io.StringIO()
+    buffer = io.StringIO()  # one per export: exports may run concurrently in threads
     writer = csv.writer(buffer)
     writer.writerow(COLUMNS)
-    for count, row in enumerate(_rows(queryset), start=1):
-        data = _jsonable(row)
-        writer.writerow([_csv_cell(data[c]) for c in COLUMNS])
-        if count % CHUNK_ROWS == 0:
-            yield buffer.getvalue().encode()
-            buffer.seek(0)
-            buffer.truncate()
-    yield buffer.getvalue().encode()
+    head = buffer.getvalue()
+
+    def render(batch: list[tuple]) -> str:
+        buffer.seek(0)
+        buffer.truncate()
+        writer.writerows(map(_csv_cells, batch))
+        return buffer.getvalue()
+
+    return _chunks(queryset, render, head)
 
 
 def iter_jsonl(queryset: QuerySet) -> Iterator[bytes]:
-    lines = []
-    for row in _rows(queryset):
-        lines.append(json.dumps(_jsonable(row), cls=AuditJSONEncoder, ensure_ascii=False))
-        if len(lines) == CHUNK_ROWS:
-            yield ("\n".join(lines) + "\n").encode()
-            lines = []
-    if lines:
-        yield ("\n".join(lines) + "\n").encode()
+    return _chunks(queryset, lambda batch: "\n".join(map(_jsonl_line, batch)) + "\n")
 
 
 def iter_export(queryset: QuerySet, fmt: str) -> Iterator[bytes]:
