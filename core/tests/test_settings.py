@@ -6,11 +6,17 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
+# Variables a test process may carry that production must not (check --deploy flags them).
+_LEAKY = {"DJANGO_ALLOW_ASYNC_UNSAFE"}
 SAFE_KEY = "k" * 20 + "-production-grade-secret-9f8e7d6c5b4a3210"
 
 
 def _boot(**env) -> subprocess.CompletedProcess:
-    clean = {k: v for k, v in os.environ.items() if k not in {"SECRET_KEY", "DEBUG", "ALLOWED_HOSTS", "DATABASE_URL"}}
+    clean = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in {"SECRET_KEY", "DEBUG", "ALLOWED_HOSTS", "DATABASE_URL", *_LEAKY}
+    }
     clean.update(env)
     clean["DJANGO_SETTINGS_MODULE"] = "config.settings"
     return subprocess.run(
@@ -41,7 +47,7 @@ def test_starts_with_safe_production_settings():
 
 
 def test_check_deploy_is_clean_under_production_settings():
-    env = {k: v for k, v in os.environ.items() if k not in {"DEBUG"}}
+    env = {k: v for k, v in os.environ.items() if k not in {"DEBUG", *_LEAKY}}
     env.update(
         DEBUG="false",
         SECRET_KEY=SAFE_KEY,

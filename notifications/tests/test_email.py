@@ -92,7 +92,7 @@ def test_a_repeated_task_sends_once(alice, django_capture_on_commit_callbacks):
     n = notify_committed(django_capture_on_commit_callbacks, alice)
     delivery_id = str(n.email_delivery.id)
     assert len(mail.outbox) == 1
-    assert send_email_delivery.apply(args=[delivery_id]).get() == "skipped"
+    assert send_email_delivery.apply(args=[delivery_id]).result == "skipped"
     assert services.deliver_email(delivery_id=delivery_id).result == "skipped"
     assert len(mail.outbox) == 1
     assert EmailDelivery.objects.get(pk=delivery_id).attempts == 1
@@ -138,7 +138,7 @@ def test_sweep_leaves_young_deliveries_to_their_task(alice, settings):
     delivery = EmailDelivery.objects.get()
     assert services.send_pending_emails() == {}
     age(delivery, settings.EMAIL_PENDING_GRACE_SECONDS + 1)
-    assert send_pending_emails.apply().get() == {"sent": 1}
+    assert send_pending_emails.apply().result == {"sent": 1}
     assert len(mail.outbox) == 1
     assert services.send_pending_emails() == {}
 
@@ -185,9 +185,9 @@ def test_broker_down_at_commit_then_the_sweep_sends_once(alice, caplog):
 
     # The broker is back: beat runs the periodic sweep.
     age(delivery)
-    assert send_pending_emails.apply().get() == {"sent": 1}
-    assert send_pending_emails.apply().get() == {}
-    assert send_email_delivery.apply(args=[str(delivery.pk)]).get() == "skipped"  # the lost task, if it ever ran
+    assert send_pending_emails.apply().result == {"sent": 1}
+    assert send_pending_emails.apply().result == {}
+    assert send_email_delivery.apply(args=[str(delivery.pk)]).result == "skipped"  # the lost task, if it ever ran
     assert len(mail.outbox) == 1
     delivery.refresh_from_db()
     assert (delivery.status, delivery.attempts) == ("sent", 1)

@@ -79,8 +79,9 @@ def _fill_step(page, index, step):
             page.fill(selector, value)
 
 
-def test_designer_builds_publishes_and_sees_the_diagram(transactional_db, live_server, browser_page):
-    os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+def test_designer_builds_publishes_and_sees_the_diagram(transactional_db, live_server, browser_page, monkeypatch):
+    # Playwright's sync API runs an event loop in this thread; Django's ORM calls here are safe.
+    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
     from core.testing import make_org
 
     org = make_org("acme-browser", name="Acme Browser")
