@@ -114,6 +114,27 @@ class BulkApproveSerializer(serializers.Serializer):
     comment = serializers.CharField(required=False, allow_blank=True, default="")
 
 
+class BulkErrorSerializer(serializers.Serializer):
+    code = serializers.CharField()
+    message = serializers.CharField()
+    http_status = serializers.IntegerField()
+
+
+class BulkResultSerializer(serializers.Serializer):
+    task = serializers.CharField()
+    ok = serializers.BooleanField()
+    status = serializers.CharField(allow_null=True)
+    error = BulkErrorSerializer(required=False)
+
+
+class BulkApproveResultSerializer(serializers.Serializer):
+    """One result per requested task: a failure does not undo the others."""
+
+    results = BulkResultSerializer(many=True)
+    approved = serializers.IntegerField()
+    failed = serializers.IntegerField()
+
+
 class DelegationSerializer(serializers.ModelSerializer):
     from_user_email = serializers.EmailField(source="from_user.email", read_only=True)
     to_user_email = serializers.EmailField(source="to_user.email", read_only=True)

@@ -5,6 +5,7 @@ from rest_framework.response import Response
 
 from approvals import selectors, services
 from approvals.serializers import (
+    BulkApproveResultSerializer,
     BulkApproveSerializer,
     DecisionSerializer,
     DelegationSerializer,
@@ -105,7 +106,7 @@ class TaskViewSet(OrgScopedViewMixin, mixins.ListModelMixin, viewsets.GenericVie
         )
         return self._answer(task)
 
-    @extend_schema(request=BulkApproveSerializer)
+    @extend_schema(request=BulkApproveSerializer, responses={200: BulkApproveResultSerializer})
     @action(detail=False, methods=["post"], url_path="bulk-approve")
     @idempotent
     def bulk_approve(self, request):

@@ -2,11 +2,14 @@
 
 from rest_framework import serializers
 
-from workflows.models import Step, VersionStatus, WorkflowDefinition, WorkflowVersion
+from workflows.models import EscalateTo, Step, VersionStatus, WorkflowDefinition, WorkflowVersion
 from workflows.validation import STEP_FIELDS
 
 
 class StepSerializer(serializers.ModelSerializer):
+    # Unset is "" in the data; the documented enum says so too.
+    escalate_to = serializers.ChoiceField(choices=[("", "Not set"), *EscalateTo.choices], read_only=True)
+
     class Meta:
         model = Step
         fields = ["id", *STEP_FIELDS]

@@ -97,25 +97,15 @@ def test_work_hours_are_documented_as_local_times(w, openapi):
     assert_conforms(openapi, "GET", "organizations/current/", 200, response.json())
 
 
-# --- open findings in other apps (routed) --------------------------------------------------------------------
+# --- fixed in the owning apps (were routed as strict xfails) --------------------------------------------------
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="workflows: Step.escalate_to is '' when unset but the schema's EscalateToEnum has no '' "
-    "(GET/PUT workflows/{id}/draft/, GET versions/; fuzz ST108)",
-)
 def test_draft_response_conforms_to_schema(w, openapi):
     response = api_client(w.users["designer"]).get(f"/api/v1/workflows/{w.objs['workflow'].pk}/draft/")
     assert response.status_code == 200
     assert_conforms(openapi, "GET", "workflows/{id}/draft/", 200, response.json())
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="approvals: POST tasks/bulk-approve/ answers {results, approved, failed} but the schema "
-    "documents a TaskList item (missing extend_schema responses=...; fuzz ST108)",
-)
 def test_bulk_approve_response_conforms_to_schema(w, openapi):
     response = api_client(w.users["assignee"]).post(
         "/api/v1/tasks/bulk-approve/", {"tasks": [str(w.objs["task"].pk)]}, format="json"
