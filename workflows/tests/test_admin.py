@@ -6,25 +6,10 @@ from auditlogs.models import AuditLog
 from core.testing import PASSWORD, make_user
 from workflows.models import Step, WorkflowDefinition, WorkflowVersion
 from workflows.tests.factories import make_roles, make_workflow
+from workflows.validation import STEP_FIELDS
 
-STEP_FIELDS_POST = [
-    "stage",
-    "position",
-    "name",
-    "approver_type",
-    "approver_ref",
-    "mode",
-    "quorum_count",
-    "condition",
-    "sla_hours",
-    "reminder_at_percent",
-    "escalate_to",
-    "escalate_to_ref",
-    "on_breach",
-    "escalation_repeat_hours",
-    "max_escalations",
-    "on_reject",
-]
+# The admin form posts every step field but the checkbox (absent from a POST when unticked).
+STEP_FIELDS_POST = [f for f in STEP_FIELDS if f != "allow_self_approval"]
 
 
 @pytest.fixture
