@@ -8,6 +8,8 @@ then audit rows, last).
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 from django.db import transaction
 from django.db.models import Q
@@ -65,6 +67,15 @@ def _task_request_id(*, actor, task_id):
     return request_id
 
 
+@contextmanager
+def _locked_task(*, actor, task_id) -> Iterator[tuple]:
+    """Lock first, then decide: one transaction, the request row locked, the task re-read under it."""
+    request_id = _task_request_id(actor=actor, task_id=task_id)
+    with transaction.atomic():
+        request = lock_request(request_id)
+        yield request, _load_task(task_id)
+
+
 def _load_task(task_id) -> ApprovalTask:
     return (
         ApprovalTask.objects.select_related("step", "request")
@@ -117,11 +128,8 @@ def task_decide(*, actor, task_id, decision: str, comment: str = "", system: boo
         raise ValidationFailed(details={"comment": ["A comment is required to reject or request changes."]})
     if system:
         actor = None
-    request_id = _task_request_id(actor=actor, task_id=task_id)
     effects = engine.Effects(actor=actor)
-    with transaction.atomic():
-        request = lock_request(request_id)
-        task = _load_task(task_id)
+    with _locked_task(actor=actor, task_id=task_id) as (request, task):
         on_behalf_of = None
         if system:
             closed = _task_closed(task, request)
@@ -206,11 +214,8 @@ def task_reassign(
     """Move one assignee's place on a pending task to another user (the assignee or an org admin)."""
     if system:
         actor = None
-    request_id = _task_request_id(actor=actor, task_id=task_id)
     effects = engine.Effects(actor=actor)
-    with transaction.atomic():
-        request = lock_request(request_id)
-        task = _load_task(task_id)
+    with _locked_task(actor=actor, task_id=task_id) as (request, task):
         active = [a for a in task.assignments.all() if a.is_active]
         is_admin = system or _is_org_admin(actor)
         own = next((a for a in active if actor is not None and a.assignee_id == actor.pk), None)
@@ -282,11 +287,8 @@ def task_add_assignee(*, actor, task_id, user, reason: str = "escalation", syste
     """Add a decider to a pending task (SLA escalation, or an org admin). Idempotent per user."""
     if system:
         actor = None
-    request_id = _task_request_id(actor=actor, task_id=task_id)
     effects = engine.Effects(actor=actor)
-    with transaction.atomic():
-        request = lock_request(request_id)
-        task = _load_task(task_id)
+    with _locked_task(actor=actor, task_id=task_id) as (request, task):
         if not system and not _is_org_admin(actor):
             raise Forbidden("Only an org admin can add an assignee.")
         closed = _task_closed(task, request)

@@ -455,6 +455,12 @@ def _escalate(task_id, request_id, now, calendars):
         )
 
 
+_AUTO_DECISIONS = {
+    OnBreach.AUTO_APPROVE: (Decision.APPROVED, "Approved automatically: SLA breached."),
+    OnBreach.AUTO_REJECT: (Decision.REJECTED, "Rejected automatically: SLA breached."),
+}
+
+
 def _perform(task, action: str, assignees, targets, per_assignee) -> str:
     """Carry out ``on_breach`` through the engine's services. Returns a note when it fell back to notify."""
     if action == OnBreach.NOTIFY:
@@ -463,22 +469,9 @@ def _perform(task, action: str, assignees, targets, per_assignee) -> str:
 
     try:
         with transaction.atomic():
-            if action == OnBreach.AUTO_APPROVE:
-                engine.task_decide(
-                    actor=None,
-                    task_id=task.pk,
-                    decision=Decision.APPROVED,
-                    comment="Approved automatically: SLA breached.",
-                    system=True,
-                )
-            elif action == OnBreach.AUTO_REJECT:
-                engine.task_decide(
-                    actor=None,
-                    task_id=task.pk,
-                    decision=Decision.REJECTED,
-                    comment="Rejected automatically: SLA breached.",
-                    system=True,
-                )
+            if action in _AUTO_DECISIONS:
+                decision, comment = _AUTO_DECISIONS[action]
+                engine.task_decide(actor=None, task_id=task.pk, decision=decision, comment=comment, system=True)
             elif action == OnBreach.REASSIGN:
                 if not targets:
                     return "reassign: no target, notified only"
