@@ -21,7 +21,7 @@ from approvals import routing, sla
 from approvals.models import ApprovalTask, Assignment, Decision, TaskStatus
 from auditlogs.services import audit_record
 from notifications.models import Kind
-from notifications.services import notify
+from notifications.services import notify_many
 from requests.models import Request, RequestStatus
 from workflows.models import ApprovalMode, OnReject
 
@@ -55,8 +55,7 @@ class Effects:
         )
 
     def flush(self) -> None:
-        for n in self.notifications:
-            notify(**n)
+        notify_many(self.notifications)
         for a in self.audits:  # last: the chain lock is held until commit
             audit_record(**a)
         self.audits, self.notifications = [], []
@@ -112,33 +111,46 @@ def _create_skipped(request: Request, step, effects: Effects, reason: str) -> Ap
 
 
 def add_assignment(task: ApprovalTask, approver: routing.Approver, effects: Effects, *, request: Request) -> Assignment:
-    assignment = Assignment.objects.create(
-        organization_id=task.organization_id,
-        task=task,
-        assignee=approver.user,
-        on_behalf_of=approver.on_behalf_of,
-        reason=approver.reason,
+    return add_assignments(task, [approver], effects, request=request)[0]
+
+
+def add_assignments(
+    task: ApprovalTask, approvers: list[routing.Approver], effects: Effects, *, request: Request
+) -> list[Assignment]:
+    """Assign ``approvers`` to ``task`` (one insert however many there are), audited and notified."""
+    assignments = Assignment.objects.bulk_create(
+        [
+            Assignment(
+                organization_id=task.organization_id,
+                task=task,
+                assignee=approver.user,
+                on_behalf_of=approver.on_behalf_of,
+                reason=approver.reason,
+            )
+            for approver in approvers
+        ]
     )
-    effects.audit(
-        "task.assigned",
-        task,
-        {
-            "request": str(request.pk),
-            "assignee": _uid(approver.user),
-            "assignee_email": approver.user.email,
-            "on_behalf_of": _uid(approver.on_behalf_of),
-            "reason": approver.reason,
-        },
-    )
-    effects.notify(
-        approver.user,
-        Kind.TASK_ASSIGNED,
-        f"{request.reference}: {task.step.name} needs your decision",
-        body=request.title + (f" (acting for {approver.on_behalf_of.email})" if approver.on_behalf_of else ""),
-        request=request,
-        data={"task": str(task.pk)},
-    )
-    return assignment
+    for approver in approvers:
+        effects.audit(
+            "task.assigned",
+            task,
+            {
+                "request": str(request.pk),
+                "assignee": _uid(approver.user),
+                "assignee_email": approver.user.email,
+                "on_behalf_of": _uid(approver.on_behalf_of),
+                "reason": approver.reason,
+            },
+        )
+        effects.notify(
+            approver.user,
+            Kind.TASK_ASSIGNED,
+            f"{request.reference}: {task.step.name} needs your decision",
+            body=request.title + (f" (acting for {approver.on_behalf_of.email})" if approver.on_behalf_of else ""),
+            request=request,
+            data={"task": str(task.pk)},
+        )
+    return assignments
 
 
 def _activate_step(request: Request, plan: routing.StepPlan, effects: Effects) -> ApprovalTask:
@@ -165,8 +177,7 @@ def _activate_step(request: Request, plan: routing.StepPlan, effects: Effects) -
         effects.audit(
             "task.condition_error", task, {"request": str(request.pk), "step": step.name, "error": plan.condition_error}
         )
-    for approver in plan.approvers:
-        add_assignment(task, approver, effects, request=request)
+    add_assignments(task, plan.approvers, effects, request=request)
     return task
 
 

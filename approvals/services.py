@@ -171,7 +171,8 @@ def task_decide(*, actor, task_id, decision: str, comment: str = "", system: boo
             assignment.decided_at = timezone.now()
             assignment.save(update_fields=["decision", "comment", "decided_at", "updated_at"])
             on_behalf_of = assignment.on_behalf_of_id
-            task = _load_task(task.pk)
+            if delegation is not None:  # otherwise the prefetched assignment was updated in place
+                task = _load_task(task.pk)
             status, reason = engine.task_outcome(task)
 
         before = task.status

@@ -57,13 +57,13 @@ class TaskViewSet(OrgScopedViewMixin, mixins.ListModelMixin, viewsets.GenericVie
         return super().list(request, *args, **kwargs)
 
     def _answer(self, task):
-        task = services._load_task(task.pk)
+        """``task`` as the services return it: re-read after commit with its assignments."""
         return Response(TaskDetailSerializer(task, context={"request": self.request}).data)
 
     @extend_schema(responses={200: TaskDetailSerializer})
     def retrieve(self, request, pk=None):
         task = selectors.task_get(user=request.user, task_id=pk)
-        return self._answer(task)
+        return self._answer(services._load_task(task.pk))
 
     def _decide(self, request, pk, decision):
         s = DecisionSerializer(data=request.data)

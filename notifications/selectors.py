@@ -34,13 +34,18 @@ def preferences_for(*, user) -> dict[str, dict[str, bool]]:
     return prefs
 
 
-def channels_enabled(*, user, kind: str) -> dict[str, bool]:
-    """The channels of one kind for one user (one query)."""
-    enabled = dict.fromkeys(Channel.values, True)
-    for channel, on in NotificationPreference.objects.filter(user=user, kind=kind).values_list("channel", "enabled"):
-        if channel in enabled:
-            enabled[channel] = on
-    return enabled
+def channels_enabled_many(*, user_ids, kinds):
+    """``lookup(user_id, kind) -> {channel: bool}`` for many users and kinds (one query)."""
+    off: dict = {}
+    for user_id, kind, channel, on in NotificationPreference.objects.filter(
+        user_id__in=user_ids, kind__in=kinds
+    ).values_list("user_id", "kind", "channel", "enabled"):
+        off[(user_id, kind, channel)] = on
+
+    def lookup(user_id, kind: str) -> dict[str, bool]:
+        return {channel: off.get((user_id, kind, channel), True) for channel in Channel.values}
+
+    return lookup
 
 
 def due_email_deliveries(*, now=None, limit: int = 100) -> list:

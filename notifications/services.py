@@ -43,35 +43,68 @@ def serialize_for_push(notification: Notification) -> dict:
 
 def notify(*, recipient, kind: str, title: str, body: str = "", request=None, data: dict | None = None) -> Notification:
     """Create one notification; call inside the transaction of the change that causes it."""
-    if kind not in Kind.values:
-        raise ValueError(f"Unknown notification kind: {kind!r}")
-    enabled = selectors.channels_enabled(user=recipient, kind=kind)
-    now = timezone.now()
-    notification = Notification.objects.create(
-        organization_id=recipient.organization_id,
-        recipient=recipient,
-        kind=kind,
-        title=title[:300],
-        body=body,
-        request=request,
-        data=data or {},
-        created_at=now,
-        # In-app off: kept for the record (and the e-mail) but never unread, never pushed.
-        read_at=None if enabled[Channel.IN_APP] else now,
-    )
-    if enabled[Channel.IN_APP]:
-        events.push_to_group(
-            group_for(recipient.pk), {"type": "notification.created", "notification": serialize_for_push(notification)}
-        )
-    if enabled[Channel.EMAIL] and recipient.email and recipient.is_active and recipient.organization_id:
-        from notifications.tasks import send_email_delivery
+    return notify_many(
+        [{"recipient": recipient, "kind": kind, "title": title, "body": body, "request": request, "data": data}]
+    )[0]
 
-        delivery = EmailDelivery.objects.create(
-            organization_id=recipient.organization_id, notification=notification, to_address=recipient.email
+
+def notify_many(items: list[dict]) -> list[Notification]:
+    """Create the notifications of one transition (``notify``'s keyword arguments, one dict each).
+
+    Batched because a decision fans out to several people: one preference query, one insert
+    of the notifications and one of the e-mail deliveries, then, after commit, one push batch
+    and one e-mail task, however many recipients there are.
+    """
+    items = [i for i in items if i.get("recipient") is not None]
+    for item in items:
+        if item["kind"] not in Kind.values:
+            raise ValueError(f"Unknown notification kind: {item['kind']!r}")
+    if not items:
+        return []
+    enabled = selectors.channels_enabled_many(
+        user_ids={i["recipient"].pk for i in items}, kinds={i["kind"] for i in items}
+    )
+    now = timezone.now()
+    notifications, pushes, deliveries = [], [], []
+    for item in items:
+        recipient = item["recipient"]
+        on = enabled(recipient.pk, item["kind"])
+        notification = Notification(
+            organization_id=recipient.organization_id,
+            recipient=recipient,
+            kind=item["kind"],
+            title=item["title"][:300],
+            body=item.get("body") or "",
+            request=item.get("request"),
+            data=item.get("data") or {},
+            created_at=now,
+            # In-app off: kept for the record (and the e-mail) but never unread, never pushed.
+            read_at=None if on[Channel.IN_APP] else now,
         )
-        # If the broker is down this fails after commit (logged); the row stays pending for the sweep.
-        events.enqueue(send_email_delivery, str(delivery.id))
-    return notification
+        notifications.append(notification)
+        if on[Channel.IN_APP]:
+            pushes.append(
+                (
+                    group_for(recipient.pk),
+                    {"type": "notification.created", "notification": serialize_for_push(notification)},
+                )
+            )
+        if on[Channel.EMAIL] and recipient.email and recipient.is_active and recipient.organization_id:
+            deliveries.append(
+                EmailDelivery(
+                    organization_id=recipient.organization_id, notification=notification, to_address=recipient.email
+                )
+            )
+    Notification.objects.bulk_create(notifications)
+    if deliveries:
+        from notifications.tasks import send_email_deliveries
+
+        EmailDelivery.objects.bulk_create(deliveries)
+        # If the broker is down this fails after commit (logged); the rows stay pending for the sweep.
+        events.enqueue(send_email_deliveries, [str(d.id) for d in deliveries])
+    if pushes:
+        events.push_many(pushes)
+    return notifications
 
 
 # --- reading ------------------------------------------------------------------------------

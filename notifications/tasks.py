@@ -15,6 +15,18 @@ def send_email_delivery(self, delivery_id: str) -> str:
     return outcome.result
 
 
+@shared_task(acks_late=True)
+def send_email_deliveries(delivery_ids: list[str]) -> dict[str, int]:
+    """The deliveries of one transaction: each sent on its own; one that must wait is retried alone."""
+    counts: dict[str, int] = {}
+    for delivery_id in delivery_ids:
+        outcome = services.deliver_email(delivery_id=delivery_id)
+        counts[outcome.result] = counts.get(outcome.result, 0) + 1
+        if outcome.result == "retry" and not send_email_deliveries.request.is_eager:
+            send_email_delivery.apply_async((delivery_id,), countdown=outcome.retry_in)
+    return counts
+
+
 @shared_task
 def send_pending_emails() -> dict:
     """Periodic (core/periodic.py): send pending deliveries whose task was lost or whose backoff elapsed."""

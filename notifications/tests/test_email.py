@@ -178,7 +178,7 @@ def test_broker_down_at_commit_then_the_sweep_sends_once(alice, caplog):
         elapsed = time.monotonic() - started
     assert elapsed < 15
     print(f"broker down: notify + commit + failed enqueue took {elapsed:.2f}s")
-    assert "after-commit delivery failed: task notifications.tasks.send_email_delivery" in caplog.text
+    assert "after-commit delivery failed: task notifications.tasks.send_email_deliveries" in caplog.text
     delivery = EmailDelivery.objects.get(notification=n)
     assert (delivery.status, delivery.attempts) == ("pending", 0)
     assert mail.outbox == []

@@ -1,0 +1,263 @@
+"""One command for the benchmark suite (``make bench``); see docs/benchmarks.md.
+
+    .venv/bin/python bench/run.py                 # every scenario, writes docs/benchmarks.md
+    .venv/bin/python bench/run.py --serving       # also compare the REST servers
+    .venv/bin/python bench/run.py --quick         # tiny sizes and 3 s runs: checks the harness works
+    .venv/bin/python bench/run.py --soak 30       # 30 minutes at half the maximum approve rate
+
+It drops and re-creates the database ``BENCH_DATABASE`` (default ``workflow_bench``) on the
+local PostgreSQL, migrates it, seeds it (bench/seed.py) and starts the production topology
+(bench/topology.py). Load comes from separate processes (bench/loadgen.py, bench/wsbench.py).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from topology import BIN, ROOT, Topology, bench_env
+
+RESULTS = ROOT / "bench" / "results"
+PG_ADMIN = os.environ.get("BENCH_PG_ADMIN", "postgres://postgres@127.0.0.1:5432/postgres")
+DB_NAME = os.environ.get("BENCH_DATABASE", "workflow_bench")
+DATABASE_URL = PG_ADMIN.rsplit("/", 1)[0] + "/" + DB_NAME
+REDIS_URL = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/15")
+PRODUCTION_WEB = "gunicorn-sync"  # chosen by the serving comparison (docs/benchmarks.md)
+
+
+def log(msg: str) -> None:
+    print(f"[bench {time.strftime('%H:%M:%S')}] {msg}", flush=True)
+
+
+def psql(sql: str, db: str = "postgres") -> str:
+    url = PG_ADMIN.rsplit("/", 1)[0] + "/" + db
+    return subprocess.run(["psql", url, "-XAtqc", sql], check=True, capture_output=True, text=True).stdout.strip()
+
+
+def python(script: str, *args: str, env: dict) -> dict:
+    """Run a bench script in its own process; its last stdout line is its JSON result."""
+    proc = subprocess.run(
+        [str(BIN / "python"), str(ROOT / "bench" / script), *args], env=env, cwd=ROOT, capture_output=True, text=True
+    )
+    if proc.returncode != 0:
+        raise RuntimeError(f"{script} failed ({proc.returncode}):\n{proc.stdout[-2000:]}\n{proc.stderr[-4000:]}")
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def spec_run(script: str, spec: dict, env: dict) -> dict:
+    with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as fh:
+        json.dump(spec, fh)
+    try:
+        return python(script, fh.name, env=env)
+    finally:
+        os.unlink(fh.name)
+
+
+def fresh_database(env: dict) -> None:
+    psql(f'DROP DATABASE IF EXISTS "{DB_NAME}" WITH (FORCE)')
+    psql(f'CREATE DATABASE "{DB_NAME}"')
+    subprocess.run([str(BIN / "python"), "manage.py", "migrate", "--noinput", "-v0"], env=env, cwd=ROOT, check=True)
+    subprocess.run(["redis-cli", "-u", REDIS_URL, "FLUSHDB"], check=True, capture_output=True)
+
+
+def machine() -> dict:
+    cpu = next(
+        (
+            line.split(":", 1)[1].strip()
+            for line in Path("/proc/cpuinfo").read_text().splitlines()
+            if "model name" in line
+        ),
+        platform.processor(),
+    )
+    mem_kb = int(Path("/proc/meminfo").read_text().split()[1])
+    redis = subprocess.run(["redis-cli", "-u", REDIS_URL, "INFO", "server"], capture_output=True, text=True).stdout
+    return {
+        "date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
+        "cpu": cpu,
+        "cores": os.cpu_count(),
+        "memory_gb": round(mem_kb / 1024 / 1024, 1),
+        "os": platform.platform(),
+        "python": platform.python_version(),
+        "postgresql": psql("SHOW server_version"),
+        "redis": next((x.split(":")[1] for x in redis.splitlines() if x.startswith("redis_version")), "?"),
+        "git": subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True
+        ).stdout.strip(),
+    }
+
+
+# --- the operations each HTTP scenario sends -------------------------------------------------------
+def ops_for(name: str, plan: dict) -> tuple[list[dict], bool]:
+    """(operations, cycle): reads cycle through their list, decisions use each target once."""
+    if name == "auth_me":
+        return [{"path": "/api/v1/auth/me/", "token": t} for t in plan["me"]], True
+    if name == "submit":
+        return [
+            {
+                "method": "POST",
+                "path": "/api/v1/requests/",
+                "token": s["token"],
+                "json": {"workflow": "purchase-request", "title": "Bench submit", "data": s["data"], "submit": True},
+            }
+            for s in plan["submit"]
+        ], True
+    if name == "approve":
+        ops = [
+            {"method": "POST", "path": f"/api/v1/tasks/{a['task']}/approve/", "token": a["token"], "json": {}}
+            for a in plan["approve"][plan["approve_used"] :]
+        ]
+        return ops, False
+    if name == "inbox":
+        return [{"path": "/api/v1/tasks/", "token": t} for t in plan["inbox"]], True
+    if name == "requests_list_requester":
+        return [{"path": "/api/v1/requests/?mine=true", "token": t} for t in plan["list_requester"]], True
+    if name == "requests_list_admin":
+        return [{"path": "/api/v1/requests/", "token": plan["list_admin"]}], True
+    raise KeyError(name)
+
+
+def http_scenario(name: str, plan: dict, topo: Topology, env: dict, *, duration: float, concurrency: int) -> dict:
+    """Maximum rate (closed loop), then latency at half of it (open loop, constant rate)."""
+    ops, cycle = ops_for(name, plan)
+    base = {"base_url": topo.web_url, "ops": ops, "cycle": cycle, "duration": duration, "concurrency": concurrency}
+    sat = spec_run("loadgen.py", {**base, "mode": "saturate"}, env)
+    if not cycle:
+        plan["approve_used"] += sat["completed"]
+        ops, _ = ops_for(name, plan)
+    half = max(1.0, round(sat["throughput"] / 2, 1))
+    rate = spec_run("loadgen.py", {**base, "ops": ops, "mode": "rate", "rate": half}, env)
+    if not cycle:
+        plan["approve_used"] += rate["completed"]
+    log(
+        f"{name}: max {sat['throughput']}/s (p99 {sat['p99_ms']} ms); at {half}/s: "
+        f"p50 {rate['p50_ms']} p95 {rate['p95_ms']} p99 {rate['p99_ms']} ms, errors {rate['errors'] or 0}"
+    )
+    return {"max": sat, "half": rate}
+
+
+def pgbench(duration: int) -> dict:
+    url = DATABASE_URL
+    subprocess.run(["pgbench", "-i", "-q", "-s", "10", url], check=True, capture_output=True)
+    out = subprocess.run(
+        ["pgbench", "-N", "-c", "8", "-j", "2", "-T", str(duration), url], check=True, capture_output=True, text=True
+    ).stdout
+    tps = next(float(line.split("=")[1].split()[0]) for line in out.splitlines() if line.startswith("tps"))
+    latency = next(
+        (float(line.split("=")[1].split()[0]) for line in out.splitlines() if "latency average" in line), None
+    )
+    psql("DROP TABLE IF EXISTS pgbench_accounts, pgbench_branches, pgbench_history, pgbench_tellers", DB_NAME)
+    log(f"pgbench -N: {tps:.0f} TPS")
+    return {"tps": round(tps, 1), "latency_avg_ms": latency, "clients": 8, "scale": 10, "duration_s": duration}
+
+
+def targets(r: dict) -> list[dict]:
+    s = r["scenarios"]
+    approve = s["approve"]["max"]["throughput"]
+    rows = [
+        ("approve/s ≥ 0.5 × auth/me req/s", approve / s["auth_me"]["max"]["throughput"], 0.5, "≥"),
+        ("approve/s ≥ 0.10 × pgbench TPS", approve / s["pgbench"]["tps"], 0.10, "≥"),
+        ("p99 approve at half max rate < 150 ms", s["approve"]["half"]["p99_ms"], 150, "<"),
+    ]
+    if "ws" in s:
+        rows.append(("WebSocket delivery p95 < 200 ms", s["ws"]["p95_ms"], 200, "<"))
+    if "sla_scan" in s:
+        rows.append(("SLA scan of 10k due among 100k pending < 30 s", s["sla_scan"]["seconds"], 30, "<"))
+    if "audit_verify" in s:
+        rows.append(("audit verify of 10^6 rows < 20 s", s["audit_verify"]["seconds"], 20, "<"))
+    out = []
+    for label, value, limit, op in rows:
+        met = value is not None and (value >= limit if op == "≥" else value < limit)
+        out.append({"target": label, "value": round(value, 3) if value is not None else None, "met": met})
+    return out
+
+
+def run_all(args) -> dict:
+    duration = 3 if args.quick else args.duration
+    env = bench_env(DATABASE_URL, REDIS_URL)
+    log(f"fresh database {DB_NAME}")
+    fresh_database(env)
+    plan_path = RESULTS / "plan.json"
+    sizes = ["--users", "60", "--departments", "6", "--pool", "1500"] if args.quick else ["--pool", str(args.pool)]
+    log("seeding (bench/seed.py)")
+    seeded = python("seed.py", str(plan_path), *sizes, env=env)
+    plan = json.loads(plan_path.read_text())
+    plan["approve_used"] = 0
+    result = {"machine": machine(), "seed": seeded, "web": args.web, "duration_s": duration, "scenarios": {}}
+    s = result["scenarios"]
+    if args.serving:
+        result["serving"] = compare_serving(plan, env, duration=duration)
+    with Topology(web=args.web, env=env, log_dir=RESULTS / "logs") as topo:
+        for name in ("auth_me", "submit", "approve", "inbox", "requests_list_requester", "requests_list_admin"):
+            s[name] = http_scenario(name, plan, topo, env, duration=duration, concurrency=args.concurrency)
+        ws_spec = {
+            "ws_url": topo.ws_url,
+            "base_url": topo.web_url,
+            "users": plan["ws"],
+            "rate": 5 if args.quick else 20,
+            "duration": duration,
+        }
+        s["ws"] = spec_run("wsbench.py", ws_spec, env)
+        log(f"ws: {s['ws']['connected']} sockets, p50 {s['ws']['p50_ms']} p95 {s['ws']['p95_ms']} ms")
+        result["server_rss_mb"] = {name: topo.rss_mb(name) for name in topo.procs}
+    # Background jobs and the reference run with the servers stopped, so they measure themselves.
+    if (ROOT / "bench" / "sla_scan.py").exists():
+        sla_args = ["--pending", "2000", "--due", "200"] if args.quick else []
+        s["sla_scan"] = python("sla_scan.py", *sla_args, env=env)
+        log(f"sla_scan: {s['sla_scan']}")
+    if (ROOT / "bench" / "audit_verify.py").exists():
+        s["audit_verify"] = python("audit_verify.py", "--rows", "20000" if args.quick else "1000000", env=env)
+        log(f"audit_verify: {s['audit_verify']}")
+    s["pgbench"] = pgbench(5 if args.quick else 20)
+    result["targets"] = targets(result)
+    return result
+
+
+def compare_serving(plan: dict, env: dict, *, duration: float) -> dict:
+    from topology import WEB_SERVERS
+
+    out = {}
+    for web in WEB_SERVERS:
+        log(f"serving: {web}")
+        with Topology(web=web, env=env, log_dir=RESULTS / "logs", with_ws=False) as topo:
+            out[web] = {
+                name: http_scenario(name, plan, topo, env, duration=duration, concurrency=16)
+                for name in ("auth_me", "approve")
+            }
+            out[web]["rss_mb"] = topo.rss_mb("web")
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--serving", action="store_true", help="also compare REST servers")
+    parser.add_argument("--web", default=PRODUCTION_WEB)
+    parser.add_argument("--duration", type=float, default=15)
+    parser.add_argument("--concurrency", type=int, default=16)
+    parser.add_argument("--pool", type=int, default=30000)
+    parser.add_argument("--no-docs", action="store_true", help="do not rewrite docs/benchmarks.md")
+    args = parser.parse_args()
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    result = run_all(args)
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S")
+    for path in (RESULTS / f"{stamp}.json", RESULTS / "latest.json"):
+        path.write_text(json.dumps(result, indent=2))
+    if not args.no_docs:
+        from report import write_docs
+
+        write_docs(result)
+    for t in result["targets"]:
+        log(f"{'MET ' if t['met'] else 'MISS'} {t['target']}: {t['value']}")
+
+
+if __name__ == "__main__":
+    main()
