@@ -78,6 +78,20 @@ class User(AbstractBaseUser, PermissionsMixin, UUIDModel):
     def get_short_name(self) -> str:
         return self.first_name or self.email
 
+    def _roles(self) -> list[tuple[str, list]]:
+        """(slug, permissions) of the user's roles: one query, cached on the instance (one request)."""
+        cached = getattr(self, "_role_rows", None)
+        if cached is None:
+            cached = self._role_rows = list(
+                Role.objects.filter(memberships__user=self).order_by("slug").values_list("slug", "permissions")
+            )
+        return cached
+
+    def forget_roles(self) -> None:
+        """Drop the cached roles and codes after a membership change on this instance."""
+        self.__dict__.pop("_role_rows", None)
+        self.__dict__.pop("_permission_codes", None)
+
     @property
     def permission_codes(self) -> frozenset[str]:
         """Catalog codes granted by the user's roles, cached on the instance."""
@@ -89,7 +103,7 @@ class User(AbstractBaseUser, PermissionsMixin, UUIDModel):
                 cached = ALL_CODES
             else:
                 codes: set[str] = set()
-                for perms in Role.objects.filter(memberships__user=self).values_list("permissions", flat=True):
+                for _slug, perms in self._roles():
                     codes.update(perms or [])
                 cached = frozenset(codes & ALL_CODES)
             self._permission_codes = cached
@@ -100,7 +114,7 @@ class User(AbstractBaseUser, PermissionsMixin, UUIDModel):
 
     @property
     def role_slugs(self) -> list[str]:
-        return sorted(Role.objects.filter(memberships__user=self).values_list("slug", flat=True))
+        return [slug for slug, _perms in self._roles()]
 
 
 class Role(TimeStampedModel):

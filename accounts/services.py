@@ -308,6 +308,7 @@ def role_member_add(*, actor: User | None, role: Role, user: User) -> RoleMember
         membership, created = RoleMembership.objects.get_or_create(
             role=role, user=user, defaults={"organization_id": role.organization_id}
         )
+        user.forget_roles()
         if created:
             audit_record(
                 action="role.member_added",
@@ -322,6 +323,7 @@ def role_member_add(*, actor: User | None, role: Role, user: User) -> RoleMember
 def role_member_remove(*, actor: User | None, role: Role, user: User) -> None:
     with transaction.atomic():
         deleted, _ = RoleMembership.objects.filter(role=role, user=user).delete()
+        user.forget_roles()
         if deleted:
             audit_record(
                 action="role.member_removed",

@@ -16,6 +16,7 @@ import argparse
 import json
 import os
 import platform
+import signal
 import subprocess
 import sys
 import tempfile
@@ -237,6 +238,8 @@ def compare_serving(plan: dict, env: dict, *, duration: float) -> dict:
 
 
 def main() -> None:
+    # A TERM (timeout, Ctrl-C from make) unwinds the ``with Topology`` blocks: no stray servers.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--serving", action="store_true", help="also compare REST servers")

@@ -1,0 +1,80 @@
+"""The after-commit path on a network channel layer, from code with no event loop (WSGI, Celery)."""
+
+import threading
+import uuid
+
+import pytest
+from asgiref.sync import async_to_sync
+from channels.layers import get_channel_layer
+from django.db import transaction
+
+from core import events
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+@pytest.fixture
+def redis_layer(settings):
+    if not settings.REDIS_URL:
+        pytest.skip("needs Redis (REDIS_URL) for the channels-redis layer")
+    settings.CHANNEL_LAYERS = {
+        "default": {
+            "BACKEND": "channels_redis.core.RedisChannelLayer",
+            "CONFIG": {"hosts": [settings.REDIS_URL], "prefix": f"test-events-{uuid.uuid4().hex[:8]}"},
+        }
+    }
+    return get_channel_layer()
+
+
+def _in_plain_thread(fn):
+    """Run ``fn`` in a thread that has no event loop, as a WSGI worker or a Celery task does."""
+    errors = []
+
+    def target():
+        try:
+            fn()
+        except Exception as exc:
+            errors.append(exc)
+
+    thread = threading.Thread(target=target)
+    thread.start()
+    thread.join(10)
+    if errors:
+        raise errors[0]
+
+
+def _receive(layer, channel, count: int) -> list:
+    async def collect():  # one event loop for all receives: the layer buffers per loop
+        return [(await layer.receive(channel))["n"] for _ in range(count)]
+
+    return async_to_sync(collect)()
+
+
+def test_pushes_leave_after_commit_in_one_batch_on_one_long_lived_loop(redis_layer):
+    channel = async_to_sync(redis_layer.new_channel)()
+    async_to_sync(redis_layer.group_add)("events-test", channel)
+
+    def transition(n):
+        with transaction.atomic():
+            events.push_many([("events-test", {"type": "x.y", "n": n}), ("events-test", {"type": "x.y", "n": n + 1})])
+
+    _in_plain_thread(lambda: transition(1))
+    loop = events._loop
+    _in_plain_thread(lambda: transition(3))
+    assert events._loop is loop and loop.is_running()  # reused: no new loop (and Redis connection) per push
+    assert sorted(_receive(redis_layer, channel, 4)) == [1, 2, 3, 4]
+
+
+def test_a_rolled_back_transaction_pushes_nothing(redis_layer):
+    channel = async_to_sync(redis_layer.new_channel)()
+    async_to_sync(redis_layer.group_add)("events-rollback", channel)
+
+    def transition():
+        with pytest.raises(RuntimeError), transaction.atomic():
+            events.push_to_group("events-rollback", {"type": "x.y", "n": "lost"})
+            raise RuntimeError("the change fails")
+        with transaction.atomic():
+            events.push_to_group("events-rollback", {"type": "x.y", "n": "kept"})
+
+    _in_plain_thread(transition)
+    assert _receive(redis_layer, channel, 1) == ["kept"]
