@@ -73,7 +73,9 @@ def _locked_task(*, actor, task_id) -> Iterator[tuple]:
     request_id = _task_request_id(actor=actor, task_id=task_id)
     with transaction.atomic():
         request = lock_request(request_id)
-        yield request, _load_task(task_id)
+        task = _load_task(task_id)
+        task.request = request  # one instance: what the engine changes is what the caller answers with
+        yield request, task
 
 
 def _load_task(task_id) -> ApprovalTask:
@@ -173,6 +175,7 @@ def task_decide(*, actor, task_id, decision: str, comment: str = "", system: boo
             on_behalf_of = assignment.on_behalf_of_id
             if delegation is not None:  # otherwise the prefetched assignment was updated in place
                 task = _load_task(task.pk)
+                task.request = request
             status, reason = engine.task_outcome(task)
 
         before = task.status
@@ -195,7 +198,7 @@ def task_decide(*, actor, task_id, decision: str, comment: str = "", system: boo
         if status is not None:
             engine.after_task_settled(request, task, effects, comment=comment)
         effects.flush()
-    return _load_task(task.pk)
+    return task  # as committed: its assignments and request were updated in place
 
 
 def _user_in_org(user_or_id, organization_id, field: str) -> User:

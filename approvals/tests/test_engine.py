@@ -476,3 +476,17 @@ def test_idempotent_approve(org, p):
     assert r1.status_code == r2.status_code == 200 and r1.json() == r2.json()
     assert count("task.approved") == 1
     assert decide(p.mark, task, HTTP_IDEMPOTENCY_KEY="a2").status_code == 409
+
+
+@pytest.mark.parametrize("via_delegate", [False, True])
+def test_a_decision_answers_with_the_committed_task(org, p, via_delegate):
+    # The answer is built from the instances the engine changed, not re-read: it must equal a fresh read.
+    v = make_flow(org, [user_step(1, "M", p.mark)])
+    rid = submit(p.alice, v)["id"]
+    if via_delegate:  # after routing: the delegate decides through the delegation branch
+        delegate(p.mark, p.bob)
+    task = open_task(rid)
+    actor = p.bob if via_delegate else p.mark
+    answer = decide(actor, task).json()
+    assert answer["status"] == "approved" and answer["request_status"] == "approved"
+    assert answer == api_client(actor).get(f"/api/v1/tasks/{task.pk}/").json()
