@@ -22,13 +22,25 @@ HOST = "127.0.0.1"
 WEB_PORT = 8100
 WS_PORT = 8101
 
-# The REST servers compared (docs/benchmarks.md "Serving"); WebSockets always stay on ASGI.
-# Worker counts suit a 2-core box where PostgreSQL, Redis, the worker and the load share the cores.
-WEB_SERVERS: dict[str, list[str]] = {
-    "gunicorn-sync": ["gunicorn", "config.wsgi:application", "-k", "sync", "-w", "4"],
-    "gunicorn-gthread": ["gunicorn", "config.wsgi:application", "-k", "gthread", "-w", "2", "--threads", "4"],
-    "uvicorn": ["gunicorn", "config.asgi:application", "-k", "uvicorn_worker.UvicornWorker", "-w", "2"],
-    "daphne": ["daphne", "config.asgi:application"],
+# The REST servers compared (docs/benchmarks.md "Serving"): argv and extra environment.
+# WebSockets always stay on ASGI. Worker counts suit a 2-core box where PostgreSQL, Redis,
+# the Celery worker and the load generator share the cores.
+WEB_SERVERS: dict[str, tuple[list[str], dict[str, str]]] = {
+    "gunicorn-sync": (["gunicorn", "config.wsgi:application", "-c", "config/gunicorn.conf.py"], {}),
+    "gunicorn-sync-no-reuse": (
+        ["gunicorn", "config.wsgi:application", "-c", "config/gunicorn.conf.py"],
+        {"CONN_MAX_AGE": "0"},
+    ),
+    "gunicorn-gthread": (
+        ["gunicorn", "config.wsgi:application", "-c", "config/gunicorn.conf.py"],
+        {"WEB_CONCURRENCY": "2", "WEB_WORKER_CLASS": "gthread", "WEB_THREADS": "4"},
+    ),
+    "uvicorn": (["gunicorn", "config.asgi:application", "-k", "uvicorn_worker.UvicornWorker", "-w", "2"], {}),
+    "uvicorn-pool": (
+        ["gunicorn", "config.asgi:application", "-k", "uvicorn_worker.UvicornWorker", "-w", "2"],
+        {"DATABASE_POOL": "true"},
+    ),
+    "daphne": (["daphne", "config.asgi:application"], {}),
 }
 WS_SERVER = ["uvicorn", "config.asgi:application", "--no-access-log", "--ws", "websockets"]
 
@@ -67,17 +79,22 @@ class Topology:
         self.web_url = f"http://{HOST}:{WEB_PORT}"
         self.ws_url = f"ws://{HOST}:{WS_PORT}"
 
-    def _start(self, name: str, argv: list[str]) -> None:
+    def _start(self, name: str, argv: list[str], env: dict[str, str] | None = None) -> None:
         log = open(self.log_dir / f"{name}.log", "ab")  # noqa: SIM115 (closed with the process)
         argv = [str(BIN / argv[0]), *argv[1:]]
         self.procs[name] = subprocess.Popen(
-            argv, cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+            argv,
+            cwd=ROOT,
+            env={**self.env, **(env or {})},
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
         )
 
     def __enter__(self) -> Topology:
         self.log_dir.mkdir(parents=True, exist_ok=True)
-        server = WEB_SERVERS[self.web]
-        self._start("web", [*server, *_bind_args(server, WEB_PORT)])
+        server, extra = WEB_SERVERS[self.web]
+        self._start("web", [*server, *_bind_args(server, WEB_PORT)], extra)
         if self.with_ws:
             self._start("ws", [*WS_SERVER, *_bind_args(WS_SERVER, WS_PORT)])
         if self.with_worker:

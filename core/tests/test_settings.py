@@ -64,3 +64,27 @@ def test_check_deploy_is_clean_under_production_settings():
     )
     assert result.returncode == 0, result.stdout + result.stderr
     assert "no issues" in result.stdout
+
+
+def test_database_pool_serves_queries_from_psycopgs_pool(db):
+    """``DATABASE_POOL=true`` (for ASGI servers): connections come from psycopg's pool."""
+    from django.db import connection
+
+    url = os.environ.get("DATABASE_URL", "")
+    if not url.startswith("postgres"):
+        import pytest
+
+        pytest.skip("needs PostgreSQL (DATABASE_URL) for psycopg's pool")
+    url = url.rsplit("/", 1)[0] + "/" + connection.settings_dict["NAME"]  # the test database
+    code = (
+        "import django; django.setup()\n"
+        "from django.db import connection\n"
+        "assert connection.settings_dict['CONN_MAX_AGE'] == 0\n"
+        "with connection.cursor() as c: c.execute('SELECT 1'); assert c.fetchone() == (1,)\n"
+        "print(type(connection.pool).__name__, connection.pool.max_size)\n"
+    )
+    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "config.settings", "DEBUG": "true", "DATABASE_URL": url}
+    env.update(DATABASE_POOL="true", DATABASE_POOL_MAX="7")
+    result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["ConnectionPool", "7"]
