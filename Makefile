@@ -10,7 +10,7 @@ PORT ?= 8000
 TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/workflow
 TEST_REDIS_URL ?= redis://127.0.0.1:6379/0
 
-.PHONY: install run test lint format check schema services serve worker beat clean
+.PHONY: install run test lint format check schema services serve bench bench-quick soak clean
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
@@ -49,6 +49,31 @@ check: install
 	DJANGO_SETTINGS_MODULE=config.settings_test $(PY) manage.py check
 	DJANGO_SETTINGS_MODULE=config.settings_test $(PY) manage.py makemigrations --check --dry-run
 	DJANGO_SETTINGS_MODULE=config.settings_test $(PY) manage.py spectacular --validate --fail-on-warn --file /dev/null
+
+# Production topology on this machine (Procfile: web = gunicorn, ws = uvicorn, worker, beat) on
+# PostgreSQL and Redis: the local ones unless DATABASE_URL/REDIS_URL say otherwise. Needs a .env
+# (or the environment) with SECRET_KEY and ALLOWED_HOSTS, as production does; see docs/deployment.md.
+SERVE_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/workflow_serve
+serve: install services
+	export DATABASE_URL=$${DATABASE_URL:-$(SERVE_DATABASE_URL)} REDIS_URL=$${REDIS_URL:-$(TEST_REDIS_URL)}; \
+	psql "$${DATABASE_URL%/*}/postgres" -XAtqc "SELECT 1 FROM pg_database WHERE datname = '$${DATABASE_URL##*/}'" | grep -q 1 \
+		|| createdb -h 127.0.0.1 -U postgres "$${DATABASE_URL##*/}"; \
+	$(PY) manage.py migrate --noinput && \
+	$(PY) manage.py collectstatic --noinput -v0 && \
+	$(PY) manage.py setup_periodic_tasks && \
+	PATH=$(CURDIR)/$(VENV)/bin:$$PATH WS_PORT=$${WS_PORT:-8001} $(VENV)/bin/honcho start -f Procfile -p $(PORT)
+
+# The benchmark suite (docs/benchmarks.md): drops and re-creates the database workflow_bench.
+BENCH_ARGS ?= --serving
+bench: install services
+	$(PY) bench/run.py $(BENCH_ARGS)
+
+bench-quick: install services
+	$(PY) bench/run.py --quick --no-docs
+
+SOAK_MINUTES ?= 30
+soak: install services
+	$(PY) bench/run.py --soak $(SOAK_MINUTES)
 
 clean:
 	rm -rf $(VENV) db.sqlite3 test-db.sqlite3 staticfiles test-artifacts

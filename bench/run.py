@@ -237,6 +237,67 @@ def compare_serving(plan: dict, env: dict, *, duration: float) -> dict:
     return out
 
 
+def soak(args) -> dict:
+    """``minutes`` of approvals at half the maximum rate, in one-minute windows: drift and memory."""
+    env = bench_env(DATABASE_URL, REDIS_URL)
+    fresh_database(env)
+    plan_path = RESULTS / "plan.json"
+    python("seed.py", str(plan_path), "--pool", str(args.pool), env=env)
+    plan = json.loads(plan_path.read_text())
+    plan["approve_used"] = 0
+    windows = []
+    with Topology(web=args.web, env=env, log_dir=RESULTS / "logs") as topo:
+        ops, _ = ops_for("approve", plan)
+        top = spec_run(
+            "loadgen.py",
+            {
+                "base_url": topo.web_url,
+                "ops": ops,
+                "cycle": False,
+                "duration": 15,
+                "concurrency": 16,
+                "mode": "saturate",
+            },
+            env,
+        )
+        plan["approve_used"] += top["completed"]
+        rate = max(1.0, round(top["throughput"] / 2, 1))
+        needed = int(rate * 60 * args.soak) + 1000 - (len(plan["approve"]) - plan["approve_used"])
+        if needed > 0:
+            log(f"soak: extending the pool by {needed}")
+            python("seed.py", str(plan_path), "--extend", str(needed), env=env)
+            used = plan["approve_used"]
+            plan = json.loads(plan_path.read_text())
+            plan["approve_used"] = used
+        log(f"soak: max {top['throughput']}/s, running {args.soak} min at {rate}/s")
+        for minute in range(int(args.soak)):
+            ops, _ = ops_for("approve", plan)
+            spec = {"base_url": topo.web_url, "ops": ops, "cycle": False, "duration": 60, "concurrency": 16}
+            r = spec_run("loadgen.py", {**spec, "mode": "rate", "rate": rate}, env)
+            plan["approve_used"] += r["completed"]
+            r.update(minute=minute + 1, web_rss_mb=topo.rss_mb("web"), worker_rss_mb=topo.rss_mb("worker"))
+            windows.append(r)
+            log(f"soak minute {minute + 1}: {r['throughput']}/s p99 {r['p99_ms']} ms web RSS {r['web_rss_mb']} MB")
+    first, last = windows[: max(1, len(windows) // 6)], windows[-max(1, len(windows) // 6) :]
+
+    def mean(rows, key):
+        values = [row[key] for row in rows if row[key] is not None]
+        return round(sum(values) / len(values), 2) if values else None
+
+    return {
+        "machine": machine(),
+        "minutes": args.soak,
+        "max_rate": top["throughput"],
+        "rate": rate,
+        "windows": windows,
+        "throughput_first_last": [mean(first, "throughput"), mean(last, "throughput")],
+        "p99_first_last_ms": [mean(first, "p99_ms"), mean(last, "p99_ms")],
+        "web_rss_first_last_mb": [windows[0]["web_rss_mb"], windows[-1]["web_rss_mb"]],
+        "worker_rss_first_last_mb": [windows[0]["worker_rss_mb"], windows[-1]["worker_rss_mb"]],
+        "errors": sum(sum(w["errors"].values()) for w in windows),
+    }
+
+
 def main() -> None:
     # A TERM (timeout, Ctrl-C from make) unwinds the ``with Topology`` blocks: no stray servers.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
@@ -248,8 +309,21 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, default=16)
     parser.add_argument("--pool", type=int, default=30000)
     parser.add_argument("--no-docs", action="store_true", help="do not rewrite docs/benchmarks.md")
+    parser.add_argument("--soak", type=float, default=0, help="minutes of the soak (instead of the suite)")
     args = parser.parse_args()
     RESULTS.mkdir(parents=True, exist_ok=True)
+    if args.soak:
+        result = soak(args)
+        (RESULTS / "soak.json").write_text(json.dumps(result, indent=2))
+        if not args.no_docs:
+            from report import write_soak
+
+            write_soak(result)
+        log(
+            f"soak: throughput {result['throughput_first_last']}/s, p99 {result['p99_first_last_ms']} ms, "
+            f"web RSS {result['web_rss_first_last_mb']} MB (first -> last), errors {result['errors']}"
+        )
+        return
     result = run_all(args)
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S")
     for path in (RESULTS / f"{stamp}.json", RESULTS / "latest.json"):

@@ -40,6 +40,7 @@ from django.db import transaction  # noqa: E402
 from rest_framework_simplejwt.tokens import AccessToken  # noqa: E402
 
 from accounts import services as account_services  # noqa: E402
+from accounts.models import User  # noqa: E402
 from approvals.models import ApprovalTask, Assignment  # noqa: E402
 from organizations import services as org_services  # noqa: E402
 from organizations.models import Organization  # noqa: E402
@@ -120,16 +121,18 @@ def seed_people(users: int, departments: int) -> dict:
     return {"org": org, "admin": admin, "heads": heads, "members": members, "approvers": approvers}
 
 
-def seed_pool(*, members: list, size: int) -> list[tuple]:
+def seed_pool(*, members: list, size: int, template=None) -> list[tuple]:
     """``size`` pending requests at stage 1; returns (manager, task id) pairs in random order."""
-    template = request_services.request_create(
-        actor=members[0], workflow="purchase-request", title="Bench template", data=purchase_data(0), submit=True
-    )
-    task = ApprovalTask.objects.get(request=template)
+    if template is None:
+        template = request_services.request_create(
+            actor=members[0], workflow="purchase-request", title="Bench template", data=purchase_data(0), submit=True
+        )
+    task = ApprovalTask.objects.get(request=template, stage=1)
     assignment = Assignment.objects.get(task=task)
     definition = WorkflowDefinition.objects.get(pk=template.definition_id)
-    prefix, start = template.reference.split("-")[0], int(template.reference.split("-")[1])
-    pairs = [(members[0].manager, task.pk)]
+    prefix = template.reference.split("-")[0]
+    start = WorkflowDefinition.all_objects.get(pk=definition.pk).reference_counter
+    pairs = [] if template.status != "pending" or task.status != "pending" else [(template.requester.manager, task.pk)]
     batch_r, batch_t, batch_a = [], [], []
 
     def flush():
@@ -148,13 +151,16 @@ def seed_pool(*, members: list, size: int) -> list[tuple]:
         req.reference = f"{prefix}-{start + i:06d}"
         req.requester_id, req.department_id = requester.pk, requester.department_id
         req.title, req.data = f"Bench purchase {i}", purchase_data(i)
+        req.status, req.current_stage, req.completed_at = "pending", 1, None  # the template may have moved on
         new_task = ApprovalTask(**{f.attname: getattr(task, f.attname) for f in ApprovalTask._meta.concrete_fields})
         new_task.id, new_task.request_id = uuid.uuid4(), req.id
+        new_task.status, new_task.outcome_reason, new_task.completed_at = "pending", "", None
         new_assignment = Assignment(
             **{f.attname: getattr(assignment, f.attname) for f in Assignment._meta.concrete_fields}
         )
         new_assignment.id, new_assignment.task_id = uuid.uuid4(), new_task.id
         new_assignment.assignee_id = requester.manager_id
+        new_assignment.decision, new_assignment.comment, new_assignment.decided_at = "", "", None
         batch_r.append(req), batch_t.append(new_task), batch_a.append(new_assignment)
         pairs.append((requester.manager, new_task.pk))
         if len(batch_r) >= 2000:
@@ -166,13 +172,33 @@ def seed_pool(*, members: list, size: int) -> list[tuple]:
     return pairs
 
 
+def extend(plan_path: Path, size: int) -> None:
+    """Add ``size`` requests to the approval pool of an existing plan (the soak needs many)."""
+    plan = json.loads(plan_path.read_text())
+    org = Organization.objects.get(slug=SLUG)
+    members = list(
+        User.objects.for_organization(org)
+        .filter(manager__isnull=False, email__startswith="user")
+        .select_related("manager")
+    )
+    template = Request.objects.filter(organization=org, title="Bench template").get()
+    pairs = seed_pool(members=members, size=size + 1, template=template)
+    plan["approve"] += [{"token": token(m), "task": str(t)} for m, t in pairs]
+    plan["pool"] = len(plan["approve"])
+    plan_path.write_text(json.dumps(plan))
+    print(json.dumps({"pool": plan["pool"]}))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("out")
+    parser.add_argument("--extend", type=int, default=0, help="add this many to the pool of the plan OUT")
     parser.add_argument("--users", type=int, default=2000)
     parser.add_argument("--departments", type=int, default=100)
     parser.add_argument("--pool", type=int, default=20000)
     args = parser.parse_args()
+    if args.extend:
+        return extend(Path(args.out), args.extend)
     if Organization.objects.filter(slug=SLUG).exists():
         sys.exit(f"organization {SLUG!r} exists: seed a fresh database (bench/run.py does)")
     t0 = time.perf_counter()
