@@ -90,9 +90,12 @@ def _clean_json(value):
     return value
 
 
+_NORMALIZE_ENCODER = AuditJSONEncoder()  # json.dumps(value, cls=AuditJSONEncoder), without a new encoder per call
+
+
 def normalize(value):
     """What a JSON column will hand back, so the hash at write time equals the hash at verify time."""
-    return _clean_json(json.loads(json.dumps(value, cls=AuditJSONEncoder)))
+    return _clean_json(json.loads(_NORMALIZE_ENCODER.encode(value)))
 
 
 def normalize_ip(value) -> str | None:
@@ -130,9 +133,13 @@ def _canon_float(text: str):
     return int(decimal.Decimal(repr(value))) if value.is_integer() else value
 
 
+# Built once: json.loads(..., parse_float=...) would build a new decoder for every row.
+_CANONICAL_DECODER = json.JSONDecoder(parse_float=_canon_float)
+
+
 def load_canonical_json(text: str | None):
     """jsonb text -> the value ``_canon_json(json.loads(text))`` gives, in one C-speed pass (verify's hot path)."""
-    return None if text is None else json.loads(text, parse_float=_canon_float)
+    return None if text is None else _CANONICAL_DECODER.decode(text)
 
 
 def _id(value) -> str | None:
@@ -145,6 +152,54 @@ _CANONICAL_ENCODER = AuditJSONEncoder(sort_keys=True, separators=(",", ":"), ens
 
 def canonical(row: dict) -> str:
     return _CANONICAL_ENCODER.encode(row)
+
+
+# The C encoder behind _CANONICAL_ENCODER.encode(), made once instead of on every call; only values
+# parsed from JSON go through it (never circular, so no markers).
+_c_encoder = json.encoder.c_make_encoder and json.encoder.c_make_encoder(
+    None,
+    _CANONICAL_ENCODER.default,
+    json.encoder.encode_basestring,
+    None,
+    _CANONICAL_ENCODER.key_separator,
+    _CANONICAL_ENCODER.item_separator,
+    True,
+    False,
+    True,
+)
+_encode_str = json.encoder.encode_basestring  # what the encoder does to a str (ensure_ascii off)
+
+
+def _encode_value(value) -> str:
+    cls = value.__class__
+    if cls is str:
+        return _encode_str(value)
+    if value is None:
+        return "null"
+    if cls is int:  # exactly int (bool is not): the encoder writes int.__repr__
+        return int.__repr__(value)
+    if _c_encoder is None:
+        return _CANONICAL_ENCODER.encode(value)
+    return "".join(_c_encoder(value, 0))
+
+
+def canonical_payload(
+    chain, sequence, organization, actor, actor_repr, action, target_type, target_id, target_repr, changes, ip,
+    user_agent, request_id, created_at,
+) -> str:  # fmt: skip
+    """``canonical(payload)`` for a payload of exactly the hashed keys, without building the dict (verify's hot path).
+
+    The keys are written in sorted order (what ``sort_keys`` does); every value is encoded as the
+    canonical encoder would. The writer keeps using ``canonical``, so every test that writes rows
+    and verifies them also checks that the two agree; test_chain.py compares them directly.
+    """
+    e = _encode_value
+    return (
+        f'{{"action":{e(action)},"actor":{e(actor)},"actor_repr":{e(actor_repr)},"chain":{e(chain)},'
+        f'"changes":{e(changes)},"created_at":{e(created_at)},"ip":{e(ip)},"organization":{e(organization)},'
+        f'"request_id":{e(request_id)},"sequence":{e(sequence)},"target_id":{e(target_id)},'
+        f'"target_repr":{e(target_repr)},"target_type":{e(target_type)},"user_agent":{e(user_agent)}}}'
+    )
 
 
 def _utc_iso(value) -> str:
@@ -186,6 +241,7 @@ __all__ = [
     "PAYLOAD_FIELDS",
     "AuditJSONEncoder",
     "canonical",
+    "canonical_payload",
     "clean_text",
     "compute_hash",
     "load_canonical_json",

@@ -14,6 +14,49 @@ def chain_for(organization_id) -> str:
     return str(organization_id) if organization_id else PLATFORM_CHAIN
 
 
+def log_values(
+    *,
+    action: str,
+    actor=None,
+    organization=None,
+    target: models.Model | None = None,
+    target_type: str = "",
+    target_id: str = "",
+    target_repr: str = "",
+    changes: dict[str, Any] | None = None,
+    ctx: context.RequestContext | None = None,
+) -> dict[str, Any]:
+    """The column values (``attname`` keys) of the row ``audit_record`` appends, each in its stored form.
+
+    Not yet in it: ``sequence``, ``created_at`` and the hashes, which are taken under the chain
+    lock. Split out so bench/audit_verify.py seeds rows that are what the writer stores without
+    a copy of its rules.
+    """
+    if target is not None:
+        target_type = target_type or target._meta.label_lower
+        target_id = target_id or (str(target.pk) if target.pk is not None else "")
+        target_repr = target_repr or str(target)
+    org_id = organization.pk if isinstance(organization, models.Model) else organization
+    if org_id is None and actor is not None and getattr(actor, "organization_id", None):
+        org_id = actor.organization_id
+    if ctx is None:
+        ctx = context.current()
+    return {
+        "chain": chain_for(org_id),
+        "organization_id": org_id,
+        "actor_id": actor.pk if actor is not None and actor.pk else None,
+        "actor_repr": clean_text(actor.email if actor is not None else "system")[:255],
+        "action": action,
+        "target_type": clean_text(str(target_type))[:64],
+        "target_id": clean_text(str(target_id))[:64],
+        "target_repr": clean_text(str(target_repr))[:300],
+        "changes": normalize(changes or {}),
+        "ip": normalize_ip(ctx.ip),
+        "user_agent": clean_text(ctx.user_agent or "")[:512],
+        "request_id": clean_text(ctx.request_id or "")[:64],
+    }
+
+
 def audit_record(
     *,
     action: str,
@@ -32,27 +75,17 @@ def audit_record(
     transaction commits, so services record audit last. No savepoint is taken: if
     the row cannot be written, the surrounding transaction (the change) fails too.
     """
-    if target is not None:
-        target_type = target_type or target._meta.label_lower
-        target_id = target_id or (str(target.pk) if target.pk is not None else "")
-        target_repr = target_repr or str(target)
-    org_id = organization.pk if isinstance(organization, models.Model) else organization
-    if org_id is None and actor is not None and getattr(actor, "organization_id", None):
-        org_id = actor.organization_id
-    ctx = context.current()
     log = AuditLog(
-        chain=chain_for(org_id),
-        organization_id=org_id,
-        actor_id=actor.pk if actor is not None and actor.pk else None,
-        actor_repr=clean_text(actor.email if actor is not None else "system")[:255],
-        action=action,
-        target_type=clean_text(str(target_type))[:64],
-        target_id=clean_text(str(target_id))[:64],
-        target_repr=clean_text(str(target_repr))[:300],
-        changes=normalize(changes or {}),
-        ip=normalize_ip(ctx.ip),
-        user_agent=clean_text(ctx.user_agent or "")[:512],
-        request_id=clean_text(ctx.request_id or "")[:64],
+        **log_values(
+            action=action,
+            actor=actor,
+            organization=organization,
+            target=target,
+            target_type=target_type,
+            target_id=target_id,
+            target_repr=target_repr,
+            changes=changes,
+        )
     )
     using = router.db_for_write(AuditLog)
     with transaction.atomic(using=using, savepoint=False):
