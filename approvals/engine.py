@@ -19,7 +19,7 @@ from django.utils import timezone
 
 from approvals import routing, sla
 from approvals.models import ApprovalTask, Assignment, Decision, TaskStatus
-from auditlogs.services import audit_record
+from auditlogs.services import audit_records
 from notifications.models import Kind
 from notifications.services import notify_many
 from requests.models import Request, RequestStatus
@@ -56,8 +56,7 @@ class Effects:
 
     def flush(self) -> None:
         notify_many(self.notifications)
-        for a in self.audits:  # last: the chain lock is held until commit
-            audit_record(**a)
+        audit_records(self.audits)  # last: the chain lock is held until commit
         self.audits, self.notifications = [], []
 
 

@@ -68,60 +68,82 @@ def audit_record(
     target_repr: str = "",
     changes: dict[str, Any] | None = None,
 ) -> AuditLog:
-    """Append one row to the organization's chain.
+    """Append one row to the organization's chain (``audit_records`` with one entry)."""
+    return audit_records(
+        [
+            {
+                "action": action,
+                "actor": actor,
+                "organization": organization,
+                "target": target,
+                "target_type": target_type,
+                "target_id": target_id,
+                "target_repr": target_repr,
+                "changes": changes,
+            }
+        ]
+    )[0]
 
-    The chain head row is locked (an upsert that bumps its sequence) so concurrent
-    writers line up in one sequence; the lock is held only until the surrounding
-    transaction commits, so services record audit last. No savepoint is taken: if
-    the row cannot be written, the surrounding transaction (the change) fails too.
+
+def audit_records(entries: list[dict[str, Any]]) -> list[AuditLog]:
+    """Append the rows of one change (``audit_record``'s keyword arguments, one dict each), in order.
+
+    The chain head row is locked (an upsert that bumps its sequence by the number of rows) so
+    concurrent writers line up in one sequence; the lock is held only until the surrounding
+    transaction commits, so services record audit last. On PostgreSQL a change costs two round
+    trips however many rows it writes. No savepoint is taken: if the rows cannot be written,
+    the surrounding transaction (the change) fails too.
     """
-    log = AuditLog(
-        **log_values(
-            action=action,
-            actor=actor,
-            organization=organization,
-            target=target,
-            target_type=target_type,
-            target_id=target_id,
-            target_repr=target_repr,
-            changes=changes,
-        )
-    )
+    ctx = context.current()
+    logs = [AuditLog(**log_values(**entry, ctx=ctx)) for entry in entries]
     using = router.db_for_write(AuditLog)
+    by_chain: dict[str, list[AuditLog]] = {}
+    for log in logs:
+        by_chain.setdefault(log.chain, []).append(log)
     with transaction.atomic(using=using, savepoint=False):
-        if connections[using].vendor == "postgresql":
-            _append_postgresql(log, using)
-        else:
-            _append_portable(log, using)
-    log._state.adding = False
-    log._state.db = using
-    return log
+        for chain in sorted(by_chain):  # one lock order for every writer: no deadlock between chains
+            if connections[using].vendor == "postgresql":
+                _append_postgresql(chain, by_chain[chain], using)
+            else:
+                for log in by_chain[chain]:
+                    _append_portable(log, using)
+    for log in logs:
+        log._state.adding = False
+        log._state.db = using
+    return logs
 
 
-def _append_postgresql(log: AuditLog, using: str) -> None:
-    """Two round trips: bump-and-lock the head (creating it if needed), then insert the row + store the head hash."""
+def _append_postgresql(chain: str, logs: list[AuditLog], using: str) -> None:
+    """Bump-and-lock the head by ``len(logs)`` (creating it if needed), then insert the rows + store the head hash."""
     connection = connections[using]
     head_table = AuditChainHead._meta.db_table
+    count = len(logs)
     with connection.cursor() as cursor:
         cursor.execute(
-            f"INSERT INTO {head_table} (chain, sequence, hash) VALUES (%s, 1, %s) "  # noqa: S608 (table names are ours)
-            f"ON CONFLICT (chain) DO UPDATE SET sequence = {head_table}.sequence + 1 "
+            f"INSERT INTO {head_table} (chain, sequence, hash) VALUES (%s, %s, %s) "  # noqa: S608 (table names are ours)
+            f"ON CONFLICT (chain) DO UPDATE SET sequence = {head_table}.sequence + EXCLUDED.sequence "
             "RETURNING sequence, hash",
-            [log.chain, GENESIS_HASH],
+            [chain, count, GENESIS_HASH],
         )
-        log.sequence, log.prev_hash = cursor.fetchone()
-        log.created_at = timezone.now()  # taken under the lock: time never runs backwards along a chain
-        log.hash = compute_hash(log.prev_hash, row_payload(log))
+        last, prev_hash = cursor.fetchone()
+        now = timezone.now()  # taken under the lock: time never runs backwards along a chain
+        for offset, log in enumerate(logs):
+            log.sequence, log.prev_hash, log.created_at = last - count + 1 + offset, prev_hash, now
+            log.hash = prev_hash = compute_hash(log.prev_hash, row_payload(log))
         fields = [f for f in AuditLog._meta.concrete_fields if f.attname != "id"]
         columns = ", ".join(connection.ops.quote_name(f.column) for f in fields)
-        values = [f.get_db_prep_save(getattr(log, f.attname), connection) for f in fields]
+        row = f"({', '.join(['%s'] * len(fields))})"
+        values = [f.get_db_prep_save(getattr(log, f.attname), connection) for log in logs for f in fields]
         cursor.execute(
             f"WITH ins AS (INSERT INTO {AuditLog._meta.db_table} ({columns}) "  # noqa: S608
-            f"VALUES ({', '.join(['%s'] * len(fields))}) RETURNING id) "
-            f"UPDATE {head_table} SET hash = %s WHERE chain = %s RETURNING (SELECT id FROM ins)",
-            [*values, log.hash, log.chain],
+            f"VALUES {', '.join([row] * count)} RETURNING id, sequence) "
+            f"UPDATE {head_table} SET hash = %s WHERE chain = %s "
+            "RETURNING (SELECT json_agg(json_build_array(sequence, id)) FROM ins)",
+            [*values, prev_hash, chain],
         )
-        log.id = cursor.fetchone()[0]
+        ids = {int(seq): pk for seq, pk in cursor.fetchone()[0]}
+        for log in logs:
+            log.id = ids[log.sequence]
 
 
 def _append_portable(log: AuditLog, using: str) -> None:

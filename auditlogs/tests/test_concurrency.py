@@ -94,3 +94,41 @@ def test_rolled_back_writers_leave_no_gap():
     assert result["ok"], result
     kept = AuditLog.objects.filter(chain=str(org.pk), action="test.maybe").count()
     assert kept == sum(1 for n in range(WRITERS) if n % 3)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_batched_and_single_writers_interleave_into_one_linear_chain():
+    """``audit_records`` reserves a run of sequence numbers under the same head lock as single rows."""
+    from django.test.utils import CaptureQueriesContext
+
+    from auditlogs.services import audit_records
+
+    org = make_org("batch-race-org")
+    before = AuditLog.objects.filter(chain=str(org.pk)).count()
+    platform = uuid.uuid4()  # a second chain in the same batch: locked in one order by everyone
+
+    def write(n):
+        for k in range(5):
+            with transaction.atomic():
+                if n % 2:
+                    audit_record(action="single", organization=org, changes={"n": n, "k": k})
+                else:
+                    audit_records(
+                        [
+                            {"action": "batch", "organization": org, "changes": {"n": n, "k": k, "i": i}}
+                            for i in range(3)
+                        ]
+                        + [{"action": "other-chain", "organization": platform, "changes": {"n": n}}]
+                    )
+
+    run_writers(write, writers=12)
+    rows = list(AuditLog.objects.filter(chain=str(org.pk)).order_by("sequence").values_list("sequence", "action"))
+    assert [s for s, _ in rows] == list(range(1, before + 6 * 5 + 6 * 5 * 3 + 1))
+    assert verify_chain(organization=org)["ok"] and verify_chain(chain=str(platform))["ok"]
+
+    with transaction.atomic(), CaptureQueriesContext(connection) as ctx:
+        logs = audit_records([{"action": "batch", "organization": org, "changes": {"i": i}} for i in range(10)])
+    assert len(ctx.captured_queries) == 2  # bump-and-lock the head, insert the rows + store the head hash
+    assert [log.sequence for log in logs] == list(range(rows[-1][0] + 1, rows[-1][0] + 11))
+    assert all(log.id for log in logs) and logs[1].prev_hash == logs[0].hash
+    assert verify_chain(organization=org)["ok"]
