@@ -269,8 +269,8 @@ LOGGING = {
 
 # --- Domain knobs -----------------------------------------------------------------
 SLA_SCAN_INTERVAL_SECONDS = env_int("SLA_SCAN_INTERVAL_SECONDS", 60)
-SLA_SCAN_BATCH_SIZE = env_int("SLA_SCAN_BATCH_SIZE", 50)  # tasks claimed per query (docs/sla.md)
-SLA_SCAN_LIMIT = env_int("SLA_SCAN_LIMIT", 1000)  # at most this many reminders/escalations per scan
+SLA_SCAN_BATCH_SIZE = env_int("SLA_SCAN_BATCH_SIZE", 100)  # tasks claimed and done per transaction (docs/sla.md)
+SLA_SCAN_LIMIT = env_int("SLA_SCAN_LIMIT", 5000)  # at most this many reminders, and as many escalations, per scan
 # The embedded default (no broker) runs core/periodic.py in-process; `make run` sets EMBEDDED_SCHEDULER=true.
 EMBEDDED_SCHEDULER = not CELERY_BROKER_URL and env_bool("EMBEDDED_SCHEDULER", False)
 

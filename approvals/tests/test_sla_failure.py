@@ -65,8 +65,9 @@ def assert_exactly_once(tasks, *, levels):
 
 
 @pytest.mark.django_db(transaction=True)
-def test_two_concurrent_scans_do_each_step_exactly_once(monkeypatch, settings):
-    settings.SLA_SCAN_BATCH_SIZE = 3
+@pytest.mark.parametrize("batch", [3, 10])
+def test_two_concurrent_scans_do_each_step_exactly_once(monkeypatch, settings, batch):
+    settings.SLA_SCAN_BATCH_SIZE = batch
     monkeypatch.setenv("SLA_SCAN_TEST_SLEEP", "0.01")  # keep each transaction open a little: real overlap
     _, tasks = overdue_tasks(24)
     now = dt.datetime(2020, 1, 7, 9, 0, tzinfo=dt.UTC)
@@ -112,13 +113,14 @@ def test_retry_and_overlapping_levels_stay_exact():
 
 @pytest.mark.django_db(transaction=True)
 def test_worker_killed_with_sigkill_mid_scan_loses_nothing_and_doubles_nothing():
-    _, tasks = overdue_tasks(4, reminder=False)
+    _, tasks = overdue_tasks(6, reminder=False)
     db = connection.settings_dict
     env = {
         **os.environ,
         "DJANGO_SETTINGS_MODULE": "config.settings_test",
         "DATABASE_URL": f"postgres://{db['USER']}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}",
-        "SLA_SCAN_TEST_SLEEP": "3",  # each task's transaction stays open 3 s before commit
+        "SLA_SCAN_BATCH_SIZE": "2",  # batches of two tasks, each one transaction
+        "SLA_SCAN_TEST_SLEEP": "3",  # each batch's transaction stays open 3 s before commit
         "PYTHONUNBUFFERED": "1",
     }
     proc = subprocess.Popen(
@@ -130,7 +132,7 @@ def test_worker_killed_with_sigkill_mid_scan_loses_nothing_and_doubles_nothing()
     )
     try:
         deadline = time.monotonic() + 60
-        while EscalationRecord.objects.count() < 1:  # the first task committed; the second is in flight
+        while EscalationRecord.objects.count() < 1:  # the first batch committed; the second is in flight
             assert proc.poll() is None, proc.communicate()
             assert time.monotonic() < deadline, "the worker never committed an escalation"
             time.sleep(0.05)
@@ -138,9 +140,14 @@ def test_worker_killed_with_sigkill_mid_scan_loses_nothing_and_doubles_nothing()
     finally:
         proc.wait(30)
     assert proc.returncode == -signal.SIGKILL
-    assert EscalationRecord.objects.count() == 1  # the in-flight task rolled back entirely
-    assert Notification.objects.filter(kind="task_escalated").count() == 2
-    assert AuditLog.objects.filter(action="task.escalated").count() == 1
+    # the first batch whole, nothing of the one in flight (rolled back entirely)
+    done = set(EscalationRecord.objects.values_list("task_id", flat=True))
+    assert len(done) == 2
+    assert Notification.objects.filter(kind="task_escalated").count() == 4
+    assert {str(pk) for pk in done} == set(
+        AuditLog.objects.filter(action="task.escalated").values_list("target_id", flat=True)
+    )
+    assert set(ApprovalTask.objects.filter(escalation_level=1).values_list("pk", flat=True)) == done
 
     # The next scan (the next beat tick) does the rest. The killed backend may hold its locks for a
     # moment until PostgreSQL notices the dead client: its task is then "busy" and taken next time.
