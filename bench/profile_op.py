@@ -1,6 +1,6 @@
 """Profile one API operation in-process with pyinstrument, against the seeded bench database.
 
-    .venv/bin/python bench/profile.py SCENARIO [N] [--sql] [--all]
+    .venv/bin/python bench/profile_op.py SCENARIO [N] [--sql] [--all]
 
 SCENARIO: auth_me, submit, approve, inbox, requests_list_requester or requests_list_admin.
 
