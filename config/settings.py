@@ -121,7 +121,12 @@ REDIS_URL = env_str("REDIS_URL", "")
 if REDIS_URL:
     # Rate-limit counters only; degrades to per-process memory while Redis is down (core/cache.py).
     CACHES = {"default": {"BACKEND": "core.cache.ResilientRedisCache", "LOCATION": REDIS_URL}}
-    CHANNEL_LAYERS = {"default": {"BACKEND": "channels_redis.core.RedisChannelLayer", "CONFIG": {"hosts": [REDIS_URL]}}}
+    CHANNEL_LAYERS = {
+        "default": {
+            "BACKEND": "core.channel_layer.BlockingPoolRedisChannelLayer",
+            "CONFIG": {"hosts": [REDIS_URL], "max_connections": env_int("CHANNEL_LAYER_MAX_CONNECTIONS", 100)},
+        }
+    }
 else:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
     CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}

@@ -33,7 +33,7 @@ def private_redis():
             REDIS_URL=url,
             CACHES={"default": {"BACKEND": "core.cache.ResilientRedisCache", "LOCATION": url}},
             CHANNEL_LAYERS={
-                "default": {"BACKEND": "channels_redis.core.RedisChannelLayer", "CONFIG": {"hosts": [url]}}
+                "default": {"BACKEND": "core.channel_layer.BlockingPoolRedisChannelLayer", "CONFIG": {"hosts": [url]}}
             },
             CELERY_BROKER_URL=url,
         ):

@@ -18,7 +18,7 @@ def redis_layer(settings):
         pytest.skip("needs Redis (REDIS_URL) for the channels-redis layer")
     settings.CHANNEL_LAYERS = {
         "default": {
-            "BACKEND": "channels_redis.core.RedisChannelLayer",
+            "BACKEND": "core.channel_layer.BlockingPoolRedisChannelLayer",
             "CONFIG": {"hosts": [settings.REDIS_URL], "prefix": f"test-notif-{uuid.uuid4().hex[:8]}"},
         }
     }
