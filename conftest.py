@@ -1,3 +1,5 @@
+import uuid
+
 import pytest
 from django.core.cache import cache
 
@@ -40,3 +42,17 @@ def other_admin(other_org):
 @pytest.fixture
 def client_for():
     return api_client
+
+
+@pytest.fixture
+def redis_layer(settings):
+    """The production channel layer on REDIS_URL's database, with a prefix of its own per test."""
+    if not settings.REDIS_URL:
+        pytest.skip("needs Redis (REDIS_URL) for the channels-redis layer")
+    settings.CHANNEL_LAYERS = {
+        "default": {
+            "BACKEND": "core.channel_layer.BlockingPoolRedisChannelLayer",
+            "CONFIG": {"hosts": [settings.REDIS_URL], "prefix": f"test-{uuid.uuid4().hex[:8]}"},
+        }
+    }
+    return settings.CHANNEL_LAYERS

@@ -186,11 +186,12 @@ async def run(spec: dict) -> dict:
     return result
 
 
-def main() -> None:
+def cli(run_spec) -> None:
+    """``script SPEC.json``: run the coroutine function on the spec, print its result as one JSON line."""
     with open(sys.argv[1]) as fh:
         spec = json.load(fh)
-    print(json.dumps(asyncio.run(run(spec))))
+    print(json.dumps(asyncio.run(run_spec(spec))))
 
 
 if __name__ == "__main__":
-    main()
+    cli(run)

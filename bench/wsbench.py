@@ -24,7 +24,7 @@ from urllib.parse import urlsplit
 import websockets
 
 sys.path.insert(0, __file__.rsplit("/", 1)[0])
-from loadgen import Connection, encode, percentile
+from loadgen import Connection, cli, encode, percentile
 
 
 async def run(spec: dict) -> dict:
@@ -112,11 +112,5 @@ async def run(spec: dict) -> dict:
     }
 
 
-def main() -> None:
-    with open(sys.argv[1]) as fh:
-        spec = json.load(fh)
-    print(json.dumps(asyncio.run(run(spec))))
-
-
 if __name__ == "__main__":
-    main()
+    cli(run)

@@ -1,7 +1,6 @@
 import datetime as dt
 import zoneinfo
 
-import pytest
 from django.core.management import call_command
 
 from approvals.models import ApprovalTask, Assignment, EscalationRecord, TaskStatus
@@ -20,14 +19,6 @@ MON = dt.datetime(2026, 1, 12, 9, 0, tzinfo=UTC)  # Monday 09:00, org in UTC, Mo
 
 def at(day_offset: int, hour: int, minute: int = 0) -> dt.datetime:
     return MON + dt.timedelta(days=day_offset, hours=hour - 9, minutes=minute)
-
-
-@pytest.fixture
-def people(org, requester):
-    boss = make_user(org, "boss@acme-test.test", roles=["requester"])
-    approver = make_user(org, "approver@acme-test.test", roles=["requester"], manager=boss)
-    admin = make_user(org, "admin@acme-test.test", roles=["org_admin"])
-    return {"boss": boss, "approver": approver, "admin": admin, "requester": requester}
 
 
 def task_for(org, people, **kwargs) -> ApprovalTask:

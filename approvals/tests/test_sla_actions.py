@@ -8,19 +8,10 @@ from approvals.models import ApprovalTask, Assignment, EscalationRecord, TaskSta
 from approvals.sla import run_scan
 from approvals.tests.test_sla_support import make_sla_task
 from auditlogs.models import AuditLog
-from core.testing import make_user
 from requests.models import Request
 
 MON = dt.datetime(2026, 1, 12, 9, 0, tzinfo=dt.UTC)
 LATE = dt.datetime(2026, 1, 12, 18, 0, tzinfo=dt.UTC)
-
-
-@pytest.fixture
-def people(org, requester):
-    boss = make_user(org, "boss@acme-test.test", roles=["requester"])
-    approver = make_user(org, "approver@acme-test.test", roles=["requester"], manager=boss)
-    make_user(org, "admin@acme-test.test", roles=["org_admin"])
-    return {"boss": boss, "approver": approver, "requester": requester}
 
 
 def make(org, people, **kwargs):

@@ -1,7 +1,6 @@
 """The after-commit path on a network channel layer, from code with no event loop (WSGI, Celery)."""
 
 import threading
-import uuid
 
 import pytest
 from asgiref.sync import async_to_sync
@@ -14,15 +13,7 @@ pytestmark = pytest.mark.django_db(transaction=True)
 
 
 @pytest.fixture
-def redis_layer(settings):
-    if not settings.REDIS_URL:
-        pytest.skip("needs Redis (REDIS_URL) for the channels-redis layer")
-    settings.CHANNEL_LAYERS = {
-        "default": {
-            "BACKEND": "core.channel_layer.BlockingPoolRedisChannelLayer",
-            "CONFIG": {"hosts": [settings.REDIS_URL], "prefix": f"test-events-{uuid.uuid4().hex[:8]}"},
-        }
-    }
+def layer(layer):
     return get_channel_layer()
 
 
@@ -50,9 +41,9 @@ def _receive(layer, channel, count: int) -> list:
     return async_to_sync(collect)()
 
 
-def test_pushes_leave_after_commit_in_one_batch_on_one_long_lived_loop(redis_layer):
-    channel = async_to_sync(redis_layer.new_channel)()
-    async_to_sync(redis_layer.group_add)("events-test", channel)
+def test_pushes_leave_after_commit_in_one_batch_on_one_long_lived_loop(layer):
+    channel = async_to_sync(layer.new_channel)()
+    async_to_sync(layer.group_add)("events-test", channel)
 
     def transition(n):
         with transaction.atomic():
@@ -62,12 +53,12 @@ def test_pushes_leave_after_commit_in_one_batch_on_one_long_lived_loop(redis_lay
     loop = events._loop
     _in_plain_thread(lambda: transition(3))
     assert events._loop is loop and loop.is_running()  # reused: no new loop (and Redis connection) per push
-    assert sorted(_receive(redis_layer, channel, 4)) == [1, 2, 3, 4]
+    assert sorted(_receive(layer, channel, 4)) == [1, 2, 3, 4]
 
 
-def test_a_rolled_back_transaction_pushes_nothing(redis_layer):
-    channel = async_to_sync(redis_layer.new_channel)()
-    async_to_sync(redis_layer.group_add)("events-rollback", channel)
+def test_a_rolled_back_transaction_pushes_nothing(layer):
+    channel = async_to_sync(layer.new_channel)()
+    async_to_sync(layer.group_add)("events-rollback", channel)
 
     def transition():
         with pytest.raises(RuntimeError), transaction.atomic():
@@ -77,4 +68,4 @@ def test_a_rolled_back_transaction_pushes_nothing(redis_layer):
             events.push_to_group("events-rollback", {"type": "x.y", "n": "kept"})
 
     _in_plain_thread(transition)
-    assert _receive(redis_layer, channel, 1) == ["kept"]
+    assert _receive(layer, channel, 1) == ["kept"]

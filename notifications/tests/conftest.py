@@ -1,5 +1,4 @@
 import contextlib
-import uuid
 from datetime import timedelta
 
 import pytest
@@ -9,20 +8,6 @@ from rest_framework_simplejwt.tokens import AccessToken
 from core.testing import make_user
 from notifications.models import Kind
 from notifications.services import notify
-
-
-@pytest.fixture
-def redis_layer(settings):
-    """The real channels-redis layer (REDIS_URL's database), with a prefix of its own per test."""
-    if not settings.REDIS_URL:
-        pytest.skip("needs Redis (REDIS_URL) for the channels-redis layer")
-    settings.CHANNEL_LAYERS = {
-        "default": {
-            "BACKEND": "core.channel_layer.BlockingPoolRedisChannelLayer",
-            "CONFIG": {"hosts": [settings.REDIS_URL], "prefix": f"test-notif-{uuid.uuid4().hex[:8]}"},
-        }
-    }
-    return settings.CHANNEL_LAYERS
 
 
 @pytest.fixture
