@@ -13,7 +13,7 @@ pytestmark = pytest.mark.django_db(transaction=True)
 
 
 @pytest.fixture
-def layer(layer):
+def layer(redis_layer):
     return get_channel_layer()
 
 
