@@ -2,8 +2,8 @@
 
 A batch is one transaction: lock the batch's request rows (SKIP LOCKED), then its tasks;
 re-check each task under the lock; insert the (task, level) records; apply the changes; write
-the notifications (one ``notify_many``) and, last, the audit rows. Pushes and e-mail tasks
-leave after commit. A SIGKILL rolls the whole batch back; the next scan does it again, once.
+the notifications (one ``notify_many``) and, last, the audit rows (one ``audit_records``).
+Pushes and e-mail tasks leave after commit. A SIGKILL rolls the whole batch back; the next scan does it again, once.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from django.utils import timezone
 
 from approvals.models import ApprovalTask, Assignment, EscalationRecord, TaskStatus
 from approvals.sla_escalation import ScanLookups, next_escalation_at, perform_on_breach, resolve_escalation_targets
-from auditlogs.services import audit_record
+from auditlogs.services import audit_records
 from notifications.models import Kind
 from notifications.services import notify_many
 from requests.models import Request
@@ -315,8 +315,7 @@ def _remind_batch(claimed: list, now, lookups: ScanLookups) -> BatchResult:
                 )
             )
         notify_many(notes)
-        for entry in audits:  # last: each takes the organization's chain lock until commit
-            audit_record(**entry)
+        audit_records(audits)  # last: takes the organization's chain lock until commit
         _test_sleep()
     return result
 
@@ -434,8 +433,7 @@ def _escalate_batch(claimed: list, now, lookups: ScanLookups) -> BatchResult:
         for (level, next_at), ids in by_state.items():
             ApprovalTask.objects.filter(pk__in=ids).update(escalation_level=level, next_escalation_at=next_at)
         notify_many(notes)
-        for entry in audits:  # last: each takes the organization's chain lock until commit
-            audit_record(**entry)
+        audit_records(audits)  # last: takes the organization's chain lock until commit
         _test_sleep()
     return result
 

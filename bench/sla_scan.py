@@ -388,6 +388,18 @@ def verify(org, kinds: dict, started: dt.datetime, audit_seq_before: int) -> dic
     }
 
 
+def backend_cpu_seconds() -> float | None:
+    """CPU time of this connection's PostgreSQL backend so far (same machine only), else None."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_backend_pid()")
+        pid = cursor.fetchone()[0]
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--pending", type=int, default=100_000, help="pending tasks in total (N)")
@@ -421,6 +433,8 @@ def main() -> None:
 
     started = timezone.now()
     scans, reports, busy, errors = 0, [], 0, 0
+    db_cpu0 = backend_cpu_seconds()
+    cpu0 = time.process_time()
     t1 = time.perf_counter()
     with connection.execute_wrapper(count):
         while True:
@@ -436,6 +450,8 @@ def main() -> None:
             if scans > 10 + 2 * args.due:  # something keeps failing: stop, verification says so
                 break
     seconds = time.perf_counter() - t1
+    cpu = time.process_time() - cpu0
+    db_cpu1 = backend_cpu_seconds()
     processed = sum(reports)
     queued_after = broker_queue_length()
     result = {
@@ -447,6 +463,10 @@ def main() -> None:
         "per_task_ms": round(1000 * seconds / processed, 3) if processed else None,
         "scans": scans,
         "per_scan": reports,
+        # CPU spent by this process and by its PostgreSQL backend: less sensitive than wall time
+        # to whatever else the machine is doing
+        "cpu_seconds": round(cpu, 2),
+        "db_cpu_seconds": None if db_cpu0 is None or db_cpu1 is None else round(db_cpu1 - db_cpu0, 2),
         "queries": queries[0],
         "queries_per_task": round(queries[0] / processed, 2) if processed else None,
         "busy": busy,
