@@ -114,9 +114,10 @@ def render(result: dict) -> str:
         rss = ", ".join(f"{k} {v} MB" for k, v in result["server_rss_mb"].items())
         out += ["", f"Resident memory after the HTTP scenarios: {rss}."]
     if result.get("serving"):
+        source = result.get("serving_from") or {"date": m["date"], "git": m["git"]}
         out += [
             "",
-            "### Serving comparison (same seeded data, WebSockets not running)",
+            f"### Serving comparison (run {source['date']} at `{source['git']}`; same seeding, no WebSockets)",
             "",
             *serving_table(result["serving"]),
         ]
@@ -165,5 +166,11 @@ def write_soak(result: dict) -> None:
 
 
 if __name__ == "__main__":
+    # report.py [RESULT.json [SERVING_RESULT.json]]: the second supplies the serving comparison
     path = Path(sys.argv[1]) if len(sys.argv) > 1 else ROOT / "bench" / "results" / "latest.json"
-    write_docs(json.loads(path.read_text()))
+    result = json.loads(path.read_text())
+    if len(sys.argv) > 2:
+        other = json.loads(Path(sys.argv[2]).read_text())
+        result["serving"] = other["serving"]
+        result["serving_from"] = {"date": other["machine"]["date"], "git": other["machine"]["git"]}
+    write_docs(result)

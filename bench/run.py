@@ -32,7 +32,7 @@ PG_ADMIN = os.environ.get("BENCH_PG_ADMIN", "postgres://postgres@127.0.0.1:5432/
 DB_NAME = os.environ.get("BENCH_DATABASE", "workflow_bench")
 DATABASE_URL = PG_ADMIN.rsplit("/", 1)[0] + "/" + DB_NAME
 REDIS_URL = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/15")
-PRODUCTION_WEB = "gunicorn-sync"  # chosen by the serving comparison (docs/benchmarks.md)
+PRODUCTION_WEB = "gunicorn-gthread"  # chosen by the serving comparison (docs/benchmarks.md)
 
 
 def log(msg: str) -> None:

@@ -26,15 +26,16 @@ WS_PORT = 8101
 # WebSockets always stay on ASGI. Worker counts suit a 2-core box where PostgreSQL, Redis,
 # the Celery worker and the load generator share the cores.
 WEB_SERVERS: dict[str, tuple[list[str], dict[str, str]]] = {
-    "gunicorn-sync": (["gunicorn", "config.wsgi:application", "-c", "config/gunicorn.conf.py"], {}),
+    "gunicorn-sync": (
+        ["gunicorn", "config.wsgi:application", "-c", "config/gunicorn.conf.py"],
+        {"WEB_CONCURRENCY": "4", "WEB_WORKER_CLASS": "sync", "WEB_THREADS": "1"},
+    ),
     "gunicorn-sync-no-reuse": (
         ["gunicorn", "config.wsgi:application", "-c", "config/gunicorn.conf.py"],
-        {"CONN_MAX_AGE": "0"},
+        {"WEB_CONCURRENCY": "4", "WEB_WORKER_CLASS": "sync", "WEB_THREADS": "1", "CONN_MAX_AGE": "0"},
     ),
-    "gunicorn-gthread": (
-        ["gunicorn", "config.wsgi:application", "-c", "config/gunicorn.conf.py"],
-        {"WEB_CONCURRENCY": "2", "WEB_WORKER_CLASS": "gthread", "WEB_THREADS": "4"},
-    ),
+    # config/gunicorn.conf.py's defaults: what the Procfile runs.
+    "gunicorn-gthread": (["gunicorn", "config.wsgi:application", "-c", "config/gunicorn.conf.py"], {}),
     "uvicorn": (["gunicorn", "config.asgi:application", "-k", "uvicorn_worker.UvicornWorker", "-w", "2"], {}),
     "uvicorn-pool": (
         ["gunicorn", "config.asgi:application", "-k", "uvicorn_worker.UvicornWorker", "-w", "2"],

@@ -8,11 +8,12 @@ import multiprocessing
 import os
 
 bind = os.environ.get("WEB_BIND", f"0.0.0.0:{os.environ.get('PORT', '8000')}")
-# Sync workers: a Django request is CPU plus short database waits, so one process per request
-# in flight and about two per core keeps the cores busy without queueing behind the GIL.
-workers = int(os.environ.get("WEB_CONCURRENCY", multiprocessing.cpu_count() * 2))
-worker_class = os.environ.get("WEB_WORKER_CLASS", "sync")
-threads = int(os.environ.get("WEB_THREADS", "1"))
+# Threaded workers, one per core with four threads each: measured ahead of sync workers (2 x cores)
+# and of ASGI servers for this API (docs/benchmarks.md "Serving"); a view is CPU plus short
+# database and Redis waits, which threads overlap, and gthread keeps client connections alive.
+workers = int(os.environ.get("WEB_CONCURRENCY", multiprocessing.cpu_count()))
+worker_class = os.environ.get("WEB_WORKER_CLASS", "gthread")
+threads = int(os.environ.get("WEB_THREADS", "4"))
 timeout = int(os.environ.get("WEB_TIMEOUT", "30"))
 graceful_timeout = 20
 keepalive = 5
