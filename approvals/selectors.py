@@ -23,8 +23,11 @@ def inbox(*, user, status: str | None = "pending") -> QuerySet[ApprovalTask]:
     delegations = delegators_of(user)
     delegated = None
     if delegations:
-        delegated = Assignment.objects.filter(task=OuterRef("pk")).filter(
-            _delegated_assignment_q(delegations, request_path="task__request__")
+        # A delegation is never used for a task of the delegate's own request (self-approval).
+        delegated = (
+            Assignment.objects.filter(task=OuterRef("pk"))
+            .filter(_delegated_assignment_q(delegations, request_path="task__request__"))
+            .exclude(task__request__requester_id=user.pk, task__step__allow_self_approval=False)
         )
         q |= Q(Exists(delegated))
     qs = ApprovalTask.objects.for_organization(user.organization_id).filter(q)
@@ -66,4 +69,31 @@ def delegations_for(*, user, direction: str = "given") -> QuerySet[Delegation]:
     return qs.filter(from_user=user)
 
 
-__all__ = ["TaskStatus", "acting_for", "delegations_for", "inbox", "task_get"]
+def delegation_not_used_for(delegations) -> dict:
+    """delegation id -> ids of the open tasks of its delegator it is not used for, because the
+    delegate requested them and the step does not allow self-approval (one query for the lot)."""
+    out: dict = {d.pk: [] for d in delegations}
+    if not delegations:
+        return out
+    rows = list(
+        Assignment.objects.filter(
+            assignee_id__in={d.from_user_id for d in delegations},
+            is_active=True,
+            decision="",
+            task__status=TaskStatus.PENDING,
+            task__request__requester_id__in={d.to_user_id for d in delegations},
+            task__step__allow_self_approval=False,
+        ).values_list("task_id", "assignee_id", "task__request__requester_id", "task__request__definition_id")
+    )
+    for d in delegations:
+        out[d.pk] = sorted(
+            str(task_id)
+            for task_id, assignee_id, requester_id, definition_id in rows
+            if assignee_id == d.from_user_id
+            and requester_id == d.to_user_id
+            and (d.workflow_id is None or d.workflow_id == definition_id)
+        )
+    return out
+
+
+__all__ = ["TaskStatus", "acting_for", "delegation_not_used_for", "delegations_for", "inbox", "task_get"]

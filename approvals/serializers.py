@@ -139,6 +139,10 @@ class DelegationSerializer(serializers.ModelSerializer):
     from_user_email = serializers.EmailField(source="from_user.email", read_only=True)
     to_user_email = serializers.EmailField(source="to_user.email", read_only=True)
     is_active_now = serializers.SerializerMethodField()
+    not_used_for = serializers.SerializerMethodField(
+        help_text="Open tasks of the delegator this delegation is not used for: the delegate requested them "
+        "and the step does not allow self-approval, so the delegator keeps them."
+    )
 
     class Meta:
         model = Delegation
@@ -153,9 +157,13 @@ class DelegationSerializer(serializers.ModelSerializer):
             "workflow",
             "reason",
             "is_active_now",
+            "not_used_for",
             "created_at",
         ]
         read_only_fields = ["id", "from_user", "created_at"]
+
+    def get_not_used_for(self, obj) -> list[str]:
+        return self.context.get("not_used_for", {}).get(obj.pk, [])
 
     def get_is_active_now(self, obj) -> bool:
         from django.utils import timezone

@@ -103,21 +103,47 @@ def delegation_for(actor, task: ApprovalTask, request) -> tuple[Assignment, Dele
     return None, None
 
 
-def _check_distinct(request, task: ApprovalTask, users: set) -> None:
+def decide_refusal(request, task: ApprovalTask, deciders: set) -> Forbidden | None:
+    """Why ``deciders`` (a user and whoever they act for) may not decide ``task``, or None.
+
+    The one rule every path that lets someone decide shares (own decision, delegate, bulk approve,
+    reassign, added approver, SLA action): the requester never decides a step of their own request
+    unless the step allows self-approval, and with distinct approvers nobody decides two steps.
+    """
+    if request.requester_id in deciders and not task.step.allow_self_approval:
+        return Forbidden("The requester cannot decide a task of their own request.", code="self_approval")
+    return _distinct_refusal(request, task, deciders)
+
+
+def check_may_decide(request, task: ApprovalTask, deciders: set) -> None:
+    refusal = decide_refusal(request, task, deciders)
+    if refusal is not None:
+        raise refusal
+
+
+def _check_assignable(request, task: ApprovalTask, user, field: str) -> None:
+    """A user given a place on a task must be one who may decide it (400 naming the field)."""
+    refusal = decide_refusal(request, task, {user.pk})
+    if refusal is not None:
+        raise ValidationFailed(details={field: [refusal.message]})
+
+
+def _distinct_refusal(request, task: ApprovalTask, users: set) -> Forbidden | None:
     if not request.workflow_version.distinct_approvers:
-        return
+        return None
     standing = engine.standing_tasks(request)
     others = [t for t in standing.values() if t.pk != task.pk and t.step_id != task.step_id]
     if not others:
-        return
+        return None
     decided = Assignment.objects.filter(task__in=others, decision__in=[Decision.APPROVED, Decision.REJECTED]).filter(
         Q(assignee_id__in=users) | Q(on_behalf_of_id__in=users)
     )
     if decided.exists():
-        raise Forbidden(
+        return Forbidden(
             "This workflow requires distinct approvers: you already decided another step of this request.",
             code="distinct_approvers",
         )
+    return None
 
 
 def task_decide(*, actor, task_id, decision: str, comment: str = "", system: bool = False) -> ApprovalTask:
@@ -156,7 +182,7 @@ def task_decide(*, actor, task_id, decision: str, comment: str = "", system: boo
             acting = {actor.pk} | ({assignment.on_behalf_of_id} if assignment.on_behalf_of_id else set())
             if delegation is not None:
                 acting.add(delegation.from_user_id)
-            _check_distinct(request, task, acting)
+            check_may_decide(request, task, acting)
             if delegation is not None:
                 # The delegate decides in the delegator's place: recorded as acting for them.
                 assignment.is_active = False
@@ -247,8 +273,7 @@ def task_reassign(
             raise InvalidTransition("That assignee already decided.", code="already_decided")
         if any(a.assignee_id == target.pk for a in active):
             raise Conflict("That user is already an assignee of this task.", code="already_assigned")
-        if target.pk == request.requester_id and not task.step.allow_self_approval:
-            raise ValidationFailed(details={"user": ["The requester cannot approve their own request."]})
+        _check_assignable(request, task, target, "user")
         source.is_active = False
         source.save(update_fields=["is_active", "updated_at"])
         Assignment.objects.create(
@@ -302,6 +327,7 @@ def task_add_assignee(*, actor, task_id, user, reason: str = "escalation", syste
         existing = next((a for a in task.assignments.all() if a.is_active and a.assignee_id == target.pk), None)
         if existing is not None:
             return existing
+        _check_assignable(request, task, target, "user")
         assignment = engine.add_assignment(
             task, routing.Approver(user=target, reason=reason[:32]), effects, request=request
         )

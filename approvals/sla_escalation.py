@@ -153,11 +153,15 @@ def perform_on_breach(task, action: str, assignees, targets, per_assignee) -> st
                     active.add(to.pk)
             elif action == OnBreach.ADD_APPROVER:
                 active = {u.pk for u in assignees}
+                # Only people who may decide the task join it (self-approval, distinct approvers).
+                refused = [u.email for u in targets if engine.decide_refusal(task.request, task, {u.pk})]
                 for user in targets:
-                    if user.pk not in active:
+                    if user.pk not in active and user.email not in refused:
                         engine.task_add_assignee(
                             actor=None, task_id=task.pk, user=user, reason="escalation", system=True
                         )
+                if refused:
+                    return f"{action} not applied to {', '.join(refused)}: they may not decide this task"
     except ApplicationError as exc:
         # The escalation still happened (recorded, notified, audited); the action could not be applied.
         return f"{action} not applied: {exc}"

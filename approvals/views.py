@@ -168,17 +168,35 @@ class DelegationViewSet(OrgScopedViewMixin, viewsets.ModelViewSet):
                 data["workflow"] = None
         return data
 
+    def get_serializer_context(self):
+        context = super().get_serializer_context()
+        page = getattr(self, "_page", None)
+        if page is not None:
+            context["not_used_for"] = selectors.delegation_not_used_for(page)
+        return context
+
+    def paginate_queryset(self, queryset):
+        self._page = super().paginate_queryset(queryset)
+        return self._page
+
+    def retrieve(self, request, *args, **kwargs):
+        return Response(self._out(self.get_object()))
+
+    def _out(self, delegation) -> dict:
+        context = {"not_used_for": selectors.delegation_not_used_for([delegation])}
+        return DelegationSerializer(delegation, context=context).data
+
     @extend_schema(request=DelegationWriteSerializer, responses={201: DelegationSerializer})
     @idempotent
     def create(self, request, *args, **kwargs):
         delegation = services.delegation_create(actor=request.user, **self._fields(partial=False))
-        return Response(DelegationSerializer(delegation).data, status=201)
+        return Response(self._out(delegation), status=201)
 
     @extend_schema(request=DelegationWriteSerializer, responses={200: DelegationSerializer})
     def update(self, request, *args, partial=False, **kwargs):
         fields = self._fields(partial=partial)
         delegation = services.delegation_update(actor=request.user, delegation_id=kwargs["pk"], **fields)
-        return Response(DelegationSerializer(delegation).data)
+        return Response(self._out(delegation))
 
     @extend_schema(request=DelegationWriteSerializer, responses={200: DelegationSerializer})
     def partial_update(self, request, *args, **kwargs):
