@@ -3,6 +3,8 @@
 import csv
 import io
 import json
+import logging
+import uuid
 from collections.abc import Callable, Iterable, Iterator
 
 from asgiref.sync import sync_to_async
@@ -10,6 +12,8 @@ from django.db.models import QuerySet, TextField
 from django.db.models.functions import Cast
 
 from auditlogs.verify import epoch_us, from_epoch_us
+
+logger = logging.getLogger(__name__)
 
 FORMATS = {"csv": "text/csv; charset=utf-8", "jsonl": "application/x-ndjson; charset=utf-8"}
 COLUMNS = [
@@ -84,6 +88,13 @@ def _chunks(queryset: QuerySet, render: Callable[[list[tuple]], str], head: str 
         yield render(batch).encode()
 
 
+def _uuid_text(value: str | None) -> str | None:
+    """SQLite keeps UUIDs as 32 hex digits; export the dashed form PostgreSQL gives."""
+    if value is not None and len(value) == 32:
+        return str(uuid.UUID(hex=value))
+    return value
+
+
 def _changes_cell(text: str | None) -> str:
     value = json.loads(text) if text is not None else None
     if value is None:
@@ -99,8 +110,8 @@ def _csv_cells(row: tuple) -> tuple:
         _defuse(chain),
         sequence,
         from_epoch_us(created).isoformat(),
-        org or "",
-        actor or "",
+        _uuid_text(org) or "",
+        _uuid_text(actor) or "",
         _defuse(actor_repr),
         _defuse(action),
         _defuse(t_type),
@@ -124,8 +135,8 @@ def _jsonl_line(row: tuple) -> str:
             "chain": chain,
             "sequence": sequence,
             "created_at": from_epoch_us(created).isoformat(),
-            "organization_id": org,
-            "actor_id": actor,
+            "organization_id": _uuid_text(org),
+            "actor_id": _uuid_text(actor),
             "actor_repr": actor_repr,
             "action": action,
             "target_type": t_type,
@@ -162,6 +173,30 @@ def iter_jsonl(queryset: QuerySet) -> Iterator[bytes]:
 
 def iter_export(queryset: QuerySet, fmt: str) -> Iterator[bytes]:
     return iter_csv(queryset) if fmt == "csv" else iter_jsonl(queryset)
+
+
+EXPORT_FAILED = "The export failed part-way; this file is incomplete."
+
+
+def error_record(fmt: str) -> bytes:
+    """The last record of a stream that failed: a CSV row starting ``#error``, or a JSONL ``{"error": ...}`` line."""
+    if fmt == "csv":
+        return f"#error,export_failed,{EXPORT_FAILED}\r\n".encode()
+    return (_JSON.encode({"error": {"code": "export_failed", "message": EXPORT_FAILED}}) + "\n").encode()
+
+
+def guarded(chunks: Iterable[bytes], fmt: str) -> Iterator[bytes]:
+    """A streamed response that fails part-way ends with ``error_record`` instead of raising.
+
+    Its 200 and headers are already sent, so it can no longer become an error response; an
+    exception escaping the stream left the ASGI server holding the connection open and the
+    client waiting for the rest. The cause goes to the log.
+    """
+    try:
+        yield from chunks
+    except Exception:
+        logger.exception("audit export failed mid-stream")
+        yield error_record(fmt)
 
 
 async def aiter_sync(iterable: Iterable[bytes]):

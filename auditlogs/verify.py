@@ -21,15 +21,29 @@ CHUNK_SIZE = 2000
 EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
 
 
-def epoch_us(field: str) -> Func:
-    """A timestamptz as integer microseconds since the epoch (exact: EXTRACT gives numeric on PostgreSQL >= 14).
+class EpochMicroseconds(Func):
+    """A timestamp as integer microseconds since the epoch, computed by the database.
 
     The hot paths read timestamps this way: Django's time-zone-aware timestamptz loader is
-    pure Python and was the largest single cost of verify and export.
+    pure Python and was the largest single cost of verify and export. PostgreSQL: EXTRACT gives
+    numeric (exact) on PostgreSQL >= 14. SQLite stores Django's ``YYYY-MM-DD HH:MM:SS[.ffffff]``
+    text in UTC: whole seconds from strftime, the six fraction digits read as an integer (a
+    float julianday would round them).
     """
-    return Func(
-        F(field), template="(EXTRACT(EPOCH FROM %(expressions)s) * 1000000)::bigint", output_field=BigIntegerField()
-    )
+
+    output_field = BigIntegerField()
+    template = "(EXTRACT(EPOCH FROM %(expressions)s) * 1000000)::bigint"
+
+    def as_sqlite(self, compiler, connection, **extra_context):
+        template = (
+            "(CAST(strftime('%%%%s', %(expressions)s) AS INTEGER) * 1000000"
+            " + CAST(substr(%(expressions)s || '.000000', 21, 6) AS INTEGER))"
+        )
+        return self.as_sql(compiler, connection, template=template, **extra_context)
+
+
+def epoch_us(field: str) -> Func:
+    return EpochMicroseconds(F(field))
 
 
 def from_epoch_us(value: int) -> dt.datetime:

@@ -9,7 +9,7 @@ from rest_framework.response import Response
 
 from accounts.catalog import AUDIT_VIEW
 from auditlogs import selectors, services
-from auditlogs.export import FORMATS, aiter_sync, iter_export
+from auditlogs.export import FORMATS, aiter_sync, guarded, iter_export
 from auditlogs.filters import AuditLogFilter
 from auditlogs.serializers import AuditLogSerializer, VerifySerializer
 from auditlogs.verify import verify_chain
@@ -57,7 +57,7 @@ class AuditLogViewSet(OrgScopedViewMixin, viewsets.ReadOnlyModelViewSet):
         record = services.record_export(actor=request.user, organization=self.organization, fmt=fmt, filters=filters)
         # A consistent cut: everything before the export's own row, nothing written while it streams.
         queryset = queryset.filter(sequence__lt=record.sequence)
-        chunks = iter_export(queryset, fmt)
+        chunks = guarded(iter_export(queryset, fmt), fmt)
         is_asgi = hasattr(request._request, "scope")
         response = StreamingHttpResponse(aiter_sync(chunks) if is_asgi else chunks, content_type=FORMATS[fmt])
         stamp = timezone.now().strftime("%Y%m%dT%H%M%SZ")

@@ -10,7 +10,7 @@ from django.core.management import call_command
 from django.test import AsyncClient
 
 from auditlogs.chain import GENESIS_HASH, compute_hash, payload_from_values
-from auditlogs.export import iter_export
+from auditlogs.export import aiter_sync, guarded, iter_export
 from auditlogs.models import AuditLog
 from auditlogs.services import audit_record
 from auditlogs.tests.factories import bulk_chain, org_rows
@@ -212,3 +212,30 @@ def test_export_streams_under_asgi_too():
 
     body = async_to_sync(fetch)()
     assert len(body.splitlines()) == AuditLog.objects.get(action="audit.exported").sequence - 1
+
+
+def _fails_after_one_chunk():
+    yield b"id,chain\r\n"
+    raise RuntimeError("connection lost")
+
+
+@pytest.mark.parametrize(
+    ("fmt", "last_line"),
+    [
+        ("csv", "#error,export_failed,The export failed part-way; this file is incomplete."),
+        (
+            "jsonl",
+            '{"error": {"code": "export_failed", "message": "The export failed part-way; this file is incomplete."}}',
+        ),
+    ],
+)
+def test_a_stream_that_fails_part_way_ends_with_an_error_record(fmt, last_line, caplog):
+    body = b"".join(guarded(_fails_after_one_chunk(), fmt)).decode()
+    assert body.startswith("id,chain\r\n")
+    assert body.splitlines()[-1] == last_line
+    assert "audit export failed mid-stream" in caplog.text
+
+
+async def test_a_failing_stream_served_over_asgi_ends_instead_of_hanging():
+    chunks = [chunk async for chunk in aiter_sync(guarded(_fails_after_one_chunk(), "jsonl"))]
+    assert json.loads(chunks[-1])["error"]["code"] == "export_failed"

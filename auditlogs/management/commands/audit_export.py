@@ -1,6 +1,7 @@
 import datetime as dt
 
 from django.core.management.base import BaseCommand, CommandError
+from django.db import DatabaseError
 from django.utils import timezone
 from django.utils.dateparse import parse_date, parse_datetime
 
@@ -42,6 +43,9 @@ class Command(BaseCommand):
             queryset = AuditLog.objects.filter(id__lt=record.id).order_by("chain", "sequence")
         if since_dt is not None:
             queryset = queryset.filter(created_at__gte=since_dt)
-        for chunk in iter_export(queryset, fmt):
-            self.stdout.write(chunk.decode(), ending="")
+        try:
+            for chunk in iter_export(queryset, fmt):
+                self.stdout.write(chunk.decode(), ending="")
+        except DatabaseError as exc:
+            raise CommandError(f"export failed part-way (output incomplete): {exc}".splitlines()[0])
         self.stdout.flush()
