@@ -9,7 +9,6 @@ Pushes and e-mail tasks leave after commit. A SIGKILL rolls the whole batch back
 from __future__ import annotations
 
 import logging
-import os
 import time
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -245,13 +244,6 @@ def _insert_records(records: list[EscalationRecord]) -> set:
     return set(ours)
 
 
-def _test_sleep() -> None:
-    # Test-only hook: hold the transaction open so a test can SIGKILL the process mid-scan.
-    delay = os.environ.get("SLA_SCAN_TEST_SLEEP")
-    if delay:
-        time.sleep(float(delay))
-
-
 def _remind_batch(claimed: list, now, lookups: ScanLookups) -> BatchResult:
     with transaction.atomic():
         tasks, busy, gone = _lock_batch(claimed, lookups)
@@ -316,7 +308,6 @@ def _remind_batch(claimed: list, now, lookups: ScanLookups) -> BatchResult:
             )
         notify_many(notes)
         audit_records(audits)  # last: takes the organization's chain lock until commit
-        _test_sleep()
     return result
 
 
@@ -434,7 +425,6 @@ def _escalate_batch(claimed: list, now, lookups: ScanLookups) -> BatchResult:
             ApprovalTask.objects.filter(pk__in=ids).update(escalation_level=level, next_escalation_at=next_at)
         notify_many(notes)
         audit_records(audits)  # last: takes the organization's chain lock until commit
-        _test_sleep()
     return result
 
 

@@ -2,7 +2,7 @@
 
 from django.db.models import QuerySet
 
-from auditlogs.models import AuditChainHead, AuditLog
+from auditlogs.models import AuditLog
 from auditlogs.verify import chain_of
 
 
@@ -11,7 +11,3 @@ def audit_logs_for(*, organization) -> QuerySet[AuditLog]:
     if organization is None:
         return AuditLog.objects.none()
     return AuditLog.objects.for_organization(organization).filter(chain=chain_of(organization)).order_by("sequence")
-
-
-def chain_head(*, organization) -> AuditChainHead | None:
-    return AuditChainHead.objects.filter(chain=chain_of(organization)).first()

@@ -76,19 +76,3 @@ def draft_for(*, definition) -> WorkflowVersion | None:
 
 def published_for(*, definition) -> WorkflowVersion | None:
     return versions_for(definition=definition).filter(status=VersionStatus.PUBLISHED).first()
-
-
-def version_get(*, organization, version_id) -> WorkflowVersion:
-    pk = _as_uuid(version_id)
-    version = (
-        WorkflowVersion.objects.for_organization(organization)
-        .select_related("definition")
-        .prefetch_related(_steps_prefetch())
-        .filter(pk=pk)
-        .first()
-        if pk
-        else None
-    )
-    if version is None:
-        raise NotFound("Workflow version not found.")
-    return version

@@ -51,10 +51,6 @@ def _write_steps(version: WorkflowVersion, steps: list[dict]) -> None:
     Step.objects.bulk_create([Step(version=version, **{f: s[f] for f in STEP_FIELDS}) for s in steps])
 
 
-def _summary(version: WorkflowVersion) -> dict:
-    return {"version": version.number, "status": version.status}
-
-
 def _validate_definition_fields(fields: dict) -> None:
     errors = {}
     if "name" in fields and not str(fields["name"] or "").strip():

@@ -27,6 +27,31 @@ ROOT = Path(__file__).resolve().parents[2]
 PAST = dt.datetime(2020, 1, 6, 9, 0, tzinfo=dt.UTC)
 
 
+@pytest.fixture
+def hold_batches():
+    """Keep each scan batch's transaction open for a while, from the database side.
+
+    A statement trigger on the escalation records (every batch inserts them before its effects)
+    sleeps inside the batch's transaction: the production code has no test hook for it.
+    """
+
+    def hold(seconds: float) -> None:
+        with connection.cursor() as cur:
+            cur.execute(
+                "CREATE OR REPLACE FUNCTION test_hold_batch() RETURNS trigger LANGUAGE plpgsql AS "
+                f"$$ BEGIN PERFORM pg_sleep({float(seconds)}); RETURN NULL; END $$"
+            )
+            cur.execute(
+                "CREATE TRIGGER test_hold_batch AFTER INSERT ON approvals_escalationrecord "
+                "FOR EACH STATEMENT EXECUTE FUNCTION test_hold_batch()"
+            )
+
+    yield hold
+    with connection.cursor() as cur:
+        cur.execute("DROP TRIGGER IF EXISTS test_hold_batch ON approvals_escalationrecord")
+        cur.execute("DROP FUNCTION IF EXISTS test_hold_batch()")
+
+
 def overdue_tasks(n: int, *, reminder=True):
     org = make_org(f"fail-{os.getpid()}-{n}-{time.monotonic_ns()}")
     boss = make_user(org, f"boss@{org.slug}.test")
@@ -66,9 +91,9 @@ def assert_exactly_once(tasks, *, levels):
 
 @pytest.mark.django_db(transaction=True)
 @pytest.mark.parametrize("batch", [3, 10])
-def test_two_concurrent_scans_do_each_step_exactly_once(monkeypatch, settings, batch):
+def test_two_concurrent_scans_do_each_step_exactly_once(settings, hold_batches, batch):
     settings.SLA_SCAN_BATCH_SIZE = batch
-    monkeypatch.setenv("SLA_SCAN_TEST_SLEEP", "0.01")  # keep each transaction open a little: real overlap
+    hold_batches(0.01)  # keep each transaction open a little: real overlap
     _, tasks = overdue_tasks(24)
     now = dt.datetime(2020, 1, 7, 9, 0, tzinfo=dt.UTC)
     barrier = threading.Barrier(2)
@@ -112,15 +137,15 @@ def test_retry_and_overlapping_levels_stay_exact():
 
 
 @pytest.mark.django_db(transaction=True)
-def test_worker_killed_with_sigkill_mid_scan_loses_nothing_and_doubles_nothing():
+def test_worker_killed_with_sigkill_mid_scan_loses_nothing_and_doubles_nothing(hold_batches):
     _, tasks = overdue_tasks(6, reminder=False)
+    hold_batches(3)  # each batch's transaction stays open 3 s before commit
     db = connection.settings_dict
     env = {
         **os.environ,
         "DJANGO_SETTINGS_MODULE": "config.settings_test",
         "DATABASE_URL": f"postgres://{db['USER']}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}",
         "SLA_SCAN_BATCH_SIZE": "2",  # batches of two tasks, each one transaction
-        "SLA_SCAN_TEST_SLEEP": "3",  # each batch's transaction stays open 3 s before commit
         "PYTHONUNBUFFERED": "1",
     }
     proc = subprocess.Popen(
