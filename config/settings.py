@@ -112,7 +112,10 @@ if IS_POSTGRES and env_bool("DATABASE_POOL", False):
     }
 if not IS_POSTGRES:
     DATABASES["default"]["CONN_MAX_AGE"] = 0
-    DATABASES["default"].setdefault("OPTIONS", {})["timeout"] = 20
+    # Every transaction takes SQLite's write lock when it begins (BEGIN IMMEDIATE), and a busy
+    # one waits up to 20 s for it: concurrent writers queue, as row locks make them on PostgreSQL,
+    # instead of failing "database is locked" when a read transaction upgrades to a write.
+    DATABASES["default"].setdefault("OPTIONS", {}).update(transaction_mode="IMMEDIATE", timeout=20)
     # "Test" DB name under SQLite: a file, so threads of the smoke test share it.
     DATABASES["default"]["TEST"] = {"NAME": str(BASE_DIR / "test-db.sqlite3")}
 
