@@ -4,8 +4,10 @@ import os
 
 from django.core.asgi import get_asgi_application
 
+from config.startup import or_refuse
+
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
-django_asgi_app = get_asgi_application()
+django_asgi_app = or_refuse(get_asgi_application)
 
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 

@@ -29,7 +29,8 @@ if not DEBUG:
         or len(set(SECRET_KEY)) < 5
     ):
         raise ImproperlyConfigured(
-            "SECRET_KEY is unsafe: with DEBUG off set SECRET_KEY to a random string of 50+ characters."
+            "SECRET_KEY is unsafe: with DEBUG off set SECRET_KEY to a random string of 50+ characters"
+            " (for development, `make run` writes a .env with DEBUG=true and a generated key)."
         )
     if not ALLOWED_HOSTS:
         raise ImproperlyConfigured("ALLOWED_HOSTS is empty: with DEBUG off list the host names this site serves.")

@@ -25,7 +25,7 @@ def _boot(**env) -> subprocess.CompletedProcess:
 
 
 def test_refuses_default_secret_key_when_debug_off():
-    result = _boot(DEBUG="false", ALLOWED_HOSTS="example.com")
+    result = _boot(DEBUG="false", ALLOWED_HOSTS="example.com", SECRET_KEY="")  # empty = unset, and no .env key
     assert result.returncode != 0
     assert "SECRET_KEY is unsafe" in result.stderr
 
@@ -88,3 +88,49 @@ def test_database_pool_serves_queries_from_psycopgs_pool(db):
     result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
     assert result.stdout.split() == ["ConnectionPool", "7"]
+
+
+def _unsafe_env(**env) -> dict:
+    clean = {k: v for k, v in os.environ.items() if k not in {"SECRET_KEY", "DEBUG", "ALLOWED_HOSTS", *_LEAKY}}
+    clean.update(DJANGO_SETTINGS_MODULE="config.settings", DEBUG="false", ALLOWED_HOSTS="example.com", **env)
+    return clean
+
+
+def test_unsafe_production_config_refuses_with_one_line_and_no_traceback():
+    env = _unsafe_env(SECRET_KEY="short")
+    for argv in (["manage.py", "check"], ["-c", "import config.asgi"], ["-c", "import config.wsgi"]):
+        result = subprocess.run([sys.executable, *argv], cwd=ROOT, env=env, capture_output=True, text=True)
+        assert result.returncode == 1, argv
+        assert "Traceback" not in result.stderr
+        (line,) = result.stderr.splitlines()
+        assert line.startswith("Refusing to start: SECRET_KEY is unsafe: with DEBUG off set SECRET_KEY")
+
+
+def test_make_runs_dotenv_lets_every_manage_py_command_start(tmp_path):
+    """``scripts/dev_dotenv.py`` (run by ``make run``) writes DEBUG=true and a fresh key, once."""
+    dotenv = tmp_path / ".env"
+    first = subprocess.run(
+        [sys.executable, "scripts/dev_dotenv.py", str(dotenv)], cwd=ROOT, capture_output=True, text=True
+    )
+    assert first.stdout.startswith("==> wrote .env: DEBUG=true")
+    written = dotenv.read_text()
+    values = dict(line.split("=", 1) for line in written.splitlines() if line and not line.startswith("#"))
+    assert values["DEBUG"] == "true" and len(values["SECRET_KEY"]) >= 80
+    assert dotenv.stat().st_mode & 0o077 == 0  # the key is readable by its owner only
+    again = subprocess.run(
+        [sys.executable, "scripts/dev_dotenv.py", str(dotenv)], cwd=ROOT, capture_output=True, text=True
+    )
+    assert again.stdout.startswith("==> using the existing .env") and dotenv.read_text() == written
+
+    env = {k: v for k, v in os.environ.items() if k not in {"DEBUG", "SECRET_KEY", "REDIS_URL", "CELERY_BROKER_URL"}}
+    env.update(values, DJANGO_SETTINGS_MODULE="config.settings", DATABASE_URL=f"sqlite:///{tmp_path / 'db.sqlite3'}")
+    for command in (["migrate", "-v0"], ["sla_scan", "--dry-run"], ["audit_verify"]):
+        result = subprocess.run(
+            [sys.executable, "manage.py", *command], cwd=ROOT, env=env, capture_output=True, text=True
+        )
+        assert result.returncode == 0, (command, result.stderr)
+
+
+def test_the_dotenv_is_never_committed():
+    ignored = subprocess.run(["git", "check-ignore", "-q", ".env"], cwd=ROOT)
+    assert ignored.returncode == 0
