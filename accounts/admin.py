@@ -1,9 +1,21 @@
 from django.contrib import admin
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
 from django.contrib.auth.forms import UserChangeForm, UserCreationForm
+from django.core.exceptions import PermissionDenied
 
+from accounts import privileges
+from accounts.catalog import ROLES_MANAGE
 from accounts.models import Role, RoleMembership, User
 from core.admin import OrgScopedAdmin
+from core.exceptions import Forbidden
+
+
+def _guarded(check, **kwargs) -> None:
+    """The API's privilege checks, answered as the admin's 403 (the change view's transaction rolls back)."""
+    try:
+        check(**kwargs)
+    except Forbidden as exc:
+        raise PermissionDenied(exc.message) from None
 
 
 class UserCreateForm(UserCreationForm):
@@ -23,6 +35,14 @@ class RoleMembershipInline(admin.TabularInline):
     extra = 0
     fields = ["role"]
     autocomplete_fields: list[str] = []
+
+    # Like every admin page, access comes from the role catalog (roles.manage), not Django's model
+    # permissions; what may be granted is checked on save (UserAdmin.save_formset).
+    def _may_manage_roles(self, request, obj=None) -> bool:
+        user = request.user
+        return user.is_active and (user.is_superuser or (user.is_staff and user.has_code(ROLES_MANAGE)))
+
+    has_view_permission = has_add_permission = has_change_permission = has_delete_permission = _may_manage_roles
 
     def formfield_for_foreignkey(self, db_field, request, **kwargs):
         field = super().formfield_for_foreignkey(db_field, request, **kwargs)
@@ -59,7 +79,29 @@ class UserAdmin(OrgScopedAdmin, DjangoUserAdmin):
         hidden = {"organization", "is_superuser"}
         return [(name, {**opts, "fields": [f for f in opts["fields"] if f not in hidden]}) for name, opts in fieldsets]
 
+    def get_inlines(self, request, obj):
+        # Roles are given on the change page, once the user exists (the add page asks for the login only).
+        return self.inlines if obj is not None else []
+
+    def save_model(self, request, obj, form, change):
+        stored = User.objects.filter(pk=obj.pk).first() if change else None
+        _guarded(
+            privileges.check_flags_change,
+            actor=request.user,
+            user=stored,
+            is_staff=obj.is_staff,
+            is_superuser=obj.is_superuser,
+        )
+        super().save_model(request, obj, form, change)
+
     def save_formset(self, request, form, formset, change):
+        if formset.model is RoleMembership:
+            granted = [
+                f.cleaned_data["role"]
+                for f in formset.forms
+                if f.has_changed() and f.cleaned_data.get("role") and not f.cleaned_data.get("DELETE")
+            ]
+            _guarded(privileges.check_roles_grantable, actor=request.user, roles=granted)
         for inline_form in formset.forms:
             if inline_form.instance and not inline_form.instance.organization_id:
                 inline_form.instance.organization_id = form.instance.organization_id
@@ -73,3 +115,13 @@ class RoleAdmin(OrgScopedAdmin):
     list_display = ["slug", "name", "organization", "is_builtin"]
     search_fields = ["slug", "name"]
     readonly_fields = ["is_builtin"]
+
+    def save_model(self, request, obj, form, change):
+        stored = Role.objects.filter(pk=obj.pk).values_list("permissions", flat=True).first() if change else None
+        _guarded(
+            privileges.check_role_codes_change,
+            actor=request.user,
+            before=stored or [],
+            after=obj.permissions or [],
+        )
+        super().save_model(request, obj, form, change)

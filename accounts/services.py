@@ -11,6 +11,12 @@ from rest_framework_simplejwt.tokens import RefreshToken
 
 from accounts.catalog import ALL_CODES
 from accounts.models import Role, RoleMembership, User
+from accounts.privileges import (
+    check_codes_grantable,
+    check_flags_change,
+    check_role_codes_change,
+    check_roles_grantable,
+)
 from auditlogs.services import audit_record, delete_audited, model_changes, save_audited
 from core.exceptions import Conflict, NotAuthenticated, RateLimited, ValidationFailed
 
@@ -148,6 +154,9 @@ def user_create(
     if User.objects.filter(email__iexact=email).exists():
         raise ValidationFailed(details={"email": ["A user with this email already exists."]})
     _check_same_org(organization, department=department, manager=manager)
+    granted = _roles_by_slug(organization, roles or [])
+    check_roles_grantable(actor=actor, roles=granted)
+    check_flags_change(actor=actor, user=None, is_staff=is_staff)
     if password:
         try:
             password_validation.validate_password(
@@ -177,12 +186,17 @@ def user_create(
             target=user,
             changes=model_changes(user, None, USER_FIELDS),
         )
-        for slug in roles or []:
-            role = Role.objects.for_organization(organization).filter(slug=slug).first()
-            if role is None:
-                raise ValidationFailed(details={"roles": [f"Unknown role {slug!r}."]})
+        for role in granted:
             role_member_add(actor=actor, role=role, user=user)
     return user
+
+
+def _roles_by_slug(organization, slugs: list[str]) -> list[Role]:
+    found = {r.slug: r for r in Role.objects.for_organization(organization).filter(slug__in=slugs)}
+    unknown = [slug for slug in slugs if slug not in found]
+    if unknown:
+        raise ValidationFailed(details={"roles": [f"Unknown role {slug!r}." for slug in unknown]})
+    return [found[slug] for slug in dict.fromkeys(slugs)]
 
 
 def user_update(*, actor: User | None, user: User, **fields) -> User:
@@ -193,6 +207,8 @@ def user_update(*, actor: User | None, user: User, **fields) -> User:
     _check_same_org(user.organization, department=fields.get("department"), manager=fields.get("manager"))
     if fields.get("manager") is not None and fields["manager"].pk == user.pk:
         raise ValidationFailed(details={"manager": ["A user cannot be their own manager."]})
+    if "is_staff" in fields:
+        check_flags_change(actor=actor, user=user, is_staff=fields["is_staff"])
     with transaction.atomic():
         save_audited(actor=actor, instance=user, fields=fields, tracked=USER_FIELDS, action="user.updated")
     return user
@@ -260,13 +276,15 @@ def role_create(
 ) -> Role:
     if Role.objects.for_organization(organization).filter(slug=slug).exists():
         raise ValidationFailed(details={"slug": ["A role with this slug already exists."]})
+    permissions = _clean_codes(permissions or [])
+    check_codes_grantable(actor=actor, codes=permissions)
     with transaction.atomic():
         role = Role.objects.create(
             organization=organization,
             slug=slug,
             name=name,
             description=description,
-            permissions=_clean_codes(permissions or []),
+            permissions=permissions,
             is_builtin=is_builtin,
         )
         audit_record(
@@ -282,6 +300,7 @@ def role_create(
 def role_update(*, actor: User | None, role: Role, **fields) -> Role:
     if "permissions" in fields:
         fields["permissions"] = _clean_codes(fields["permissions"])
+        check_role_codes_change(actor=actor, before=role.permissions or [], after=fields["permissions"])
     if role.is_builtin and "slug" in fields and fields["slug"] != role.slug:
         raise ValidationFailed(details={"slug": ["Built-in roles keep their slug."]})
     if (
@@ -304,6 +323,7 @@ def role_delete(*, actor: User | None, role: Role) -> None:
 def role_member_add(*, actor: User | None, role: Role, user: User) -> RoleMembership:
     if user.organization_id != role.organization_id:
         raise ValidationFailed(details={"user": ["Must belong to your organization."]})
+    check_roles_grantable(actor=actor, roles=[role])
     with transaction.atomic():
         membership, created = RoleMembership.objects.get_or_create(
             role=role, user=user, defaults={"organization_id": role.organization_id}

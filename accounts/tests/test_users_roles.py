@@ -126,3 +126,34 @@ def test_users_list_query_count_constant(admin_user, org, django_assert_max_num_
             assert client.get(f"/api/v1/users/?page_size={size}").status_code == 200
         counts.append(len(ctx.captured_queries))
     assert counts[0] == counts[1], counts
+
+
+def test_users_manage_alone_is_not_org_admin(org):
+    """Issue 19.2: the holder of only ``users.manage`` neither creates an org admin nor makes themselves staff."""
+    from core.testing import make_role
+
+    make_role(org, "people_ops", ["users.manage"])
+    make_role(org, "people_ops_plus", ["users.manage", "requests.create"])
+    hr = make_user(org, "hr@acme-test.test", roles=["people_ops"])
+    hr_plus = make_user(org, "hr-plus@acme-test.test", roles=["people_ops_plus"])
+    audit_rows = AuditLog.objects.count()
+
+    create = api_client(hr).post(
+        "/api/v1/users/", {"email": "boss@acme-test.test", "role_slugs": ["org_admin"]}, format="json"
+    )
+    assert create.status_code == 403 and error_code(create) == "cannot_grant"
+    own_staff = api_client(hr).patch(f"/api/v1/users/{hr.pk}/", {"is_staff": True}, format="json")
+    assert own_staff.status_code == 403 and error_code(own_staff) == "cannot_grant"
+    # Holding every code of a role is not enough: assigning roles needs roles.manage.
+    subset = api_client(hr_plus).post(
+        "/api/v1/users/", {"email": "req@x.acme-test.test", "role_slugs": ["requester"]}, format="json"
+    )
+    assert subset.status_code == 403 and error_code(subset) == "cannot_grant"
+
+    assert not User.objects.filter(email__in=["boss@acme-test.test", "req@x.acme-test.test"]).exists()
+    hr.refresh_from_db()
+    assert not hr.is_staff
+    assert AuditLog.objects.count() == audit_rows
+    # What users.manage is for still works: a plain user, no roles, no flags.
+    plain = api_client(hr).post("/api/v1/users/", {"email": "plain@acme-test.test"}, format="json")
+    assert plain.status_code == 201, plain.json()

@@ -95,3 +95,49 @@ def build_world() -> World:
     o["requester_role"] = Role.objects.get(organization=acme, slug="requester")
     o["acme"] = acme
     return w
+
+
+# --- the privilege-grant cases: for every catalog code, someone who holds all the others --------
+
+
+@dataclass
+class GrantWorld:
+    """Per code X: ``lacks[X]`` holds every code but X (an API user and a staff twin for the
+    admin), ``own_role[X]`` is the role giving them that, ``carrier[X]`` a role holding only X;
+    ``empty`` is a role without codes that the grants try to fill."""
+
+    lacks: dict = field(default_factory=dict)
+    lacks_staff: dict = field(default_factory=dict)
+    own_role: dict = field(default_factory=dict)
+    carrier: dict = field(default_factory=dict)
+    empty: Role | None = None
+
+
+def build_grant_world(world: World) -> GrantWorld:
+    from accounts.catalog import ALL_CODES
+    from accounts.services import role_create, user_create
+
+    acme = world.objs["acme"]
+    g = GrantWorld(empty=role_create(actor=None, organization=acme, slug="empty", name="Empty", permissions=[]))
+    for code in sorted(ALL_CODES):
+        tag = code.replace(".", "-").replace("_", "-")
+        g.own_role[code] = role_create(
+            actor=None,
+            organization=acme,
+            slug=f"all-but-{tag}",
+            name=f"All but {code}",
+            permissions=sorted(ALL_CODES - {code}),
+        )
+        g.carrier[code] = role_create(
+            actor=None, organization=acme, slug=f"only-{tag}", name=f"Only {code}", permissions=[code]
+        )
+        for staff, into in ((False, g.lacks), (True, g.lacks_staff)):
+            into[code] = user_create(
+                actor=None,
+                organization=acme,
+                email=f"lacks-{tag}{'-staff' if staff else ''}@acme.example",
+                password=PASSWORD,
+                is_staff=staff,
+                roles=[g.own_role[code].slug],
+            )
+    return g

@@ -7,19 +7,21 @@ back, so each actor meets the same world; a denied case must answer the error en
 change nothing (fingerprint of the tenant tables before/after).
 """
 
+import json
 import re
 from datetime import timedelta
 
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.db import transaction
+from django.test import Client
 from django.urls import get_resolver
 from django.utils import timezone
 from rest_framework.test import APIClient
 from rest_framework_simplejwt.tokens import RefreshToken
 
 from config import api_urls
-from core.tests.authz_world import ACTORS, build_world
+from core.tests.authz_world import ACTORS, build_grant_world, build_world
 
 pytestmark = pytest.mark.django_db
 
@@ -429,8 +431,12 @@ def _fingerprint():
         tuple(ApprovalTask.objects.order_by("pk").values_list("pk", "status")),
         tuple(Assignment.objects.order_by("pk").values_list("pk", "decision", "is_active", "assignee_id")),
         tuple(Delegation.objects.order_by("pk").values_list("pk", "to_user_id", "reason", "starts_at")),
-        tuple(User.objects.order_by("pk").values_list("pk", "is_active", "title", "first_name", "password")),
-        tuple(Role.objects.order_by("pk").values_list("pk", "name", "slug")),
+        tuple(
+            User.objects.order_by("pk").values_list(
+                "pk", "is_active", "title", "first_name", "password", "is_staff", "is_superuser"
+            )
+        ),
+        tuple(Role.objects.order_by("pk").values_list("pk", "name", "slug", "permissions")),
         RoleMembership.objects.count(),
         tuple(Department.objects.order_by("pk").values_list("pk", "name")),
         tuple(Holiday.objects.order_by("pk").values_list("pk", "name", "date")),
@@ -502,3 +508,204 @@ def test_authorization_matrix(world, settings):
                 mismatches.append(f"{method} {template} as {actor}: {problem}")
     assert cases == len(MATRIX) * len(ACTORS)
     assert not mismatches, f"{len(mismatches)} of {cases} cases:\n" + "\n".join(mismatches)
+
+
+# --- generated: every permission code x every path that grants ---------------------------------------
+#
+# For each catalog code X the actor holds every other code (``lacks[X]``; ``lacks_staff[X]`` for the
+# admin) and tries to hand X out through each path: to someone else, to themselves, or into a role
+# (theirs or another). Every attempt must answer 403 and change nothing. The flag paths try to set
+# ``is_staff`` as someone who is not an organization admin. The same paths granting a code the actor
+# holds succeed (positive controls), so the refusals are not a broken path.
+
+USERS = "/api/v1/users/"
+ROLES = "/api/v1/roles/"
+
+
+def _bearer(user) -> APIClient:
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {RefreshToken.for_user(user).access_token}")
+    return client
+
+
+def _form_data(form) -> dict:
+    """What the browser would post back for ``form`` as rendered."""
+    data = {}
+    for name, f in form.fields.items():
+        value = form[name].value()
+        if f.disabled or value is None or value is False:
+            continue
+        key = form.add_prefix(name)
+        if value is True:
+            data[key] = "on"
+        elif isinstance(value, list | tuple):
+            data[key] = [str(v) for v in value]
+        else:
+            data[key] = str(value)
+    return data
+
+
+def _admin_post(user, url: str, edit):
+    """Open an admin form as ``user``, apply ``edit(data)`` and post it back; None when the form
+    does not offer what ``edit`` changes (``edit`` answers False)."""
+    client = Client()
+    client.force_login(user)
+    page = client.get(url)
+    if page.status_code != 200:
+        return page
+    data = _form_data(page.context["adminform"].form)
+    for inline in page.context["inline_admin_formsets"]:
+        data.update(_form_data(inline.formset.management_form))
+        for form in inline.formset.forms:
+            data.update(_form_data(form))
+    if edit(data) is False:
+        return None
+    return client.post(url, data)
+
+
+def _add_membership(role):
+    def edit(data):
+        prefix = "role_memberships"
+        if f"{prefix}-TOTAL_FORMS" not in data:
+            return False  # the inline is not offered to this actor
+        n = int(data[f"{prefix}-TOTAL_FORMS"])
+        data[f"{prefix}-TOTAL_FORMS"] = str(n + 1)
+        data[f"{prefix}-{n}-role"] = str(role.pk)
+
+    return edit
+
+
+def _with_code(code):
+    def edit(data):
+        data["permissions"] = json.dumps(sorted({*json.loads(data["permissions"]), code}))
+
+    return edit
+
+
+# name -> (w, g, by, carrier role, code) -> response. ``by`` is an API user or, for admin paths, a staff one.
+GRANT_PATHS = {
+    "api: create a user with the role": lambda w, g, by, role, code: _bearer(by).post(
+        USERS, {"email": "granted@acme.example", "role_slugs": [role.slug]}, format="json"
+    ),
+    "api: add someone to the role": lambda w, g, by, role, code: _bearer(by).post(
+        f"{ROLES}{role.pk}/members/", {"user": str(w.users["peer"].pk)}, format="json"
+    ),
+    "api: add oneself to the role": lambda w, g, by, role, code: _bearer(by).post(
+        f"{ROLES}{role.pk}/members/", {"user": str(by.pk)}, format="json"
+    ),
+    "api: create a role with the code": lambda w, g, by, role, code: _bearer(by).post(
+        ROLES, {"slug": "granted", "name": "Granted", "permissions": [code]}, format="json"
+    ),
+    "api: put the code into one's own role": lambda w, g, by, role, code: _bearer(by).put(
+        f"{ROLES}{by.role_memberships.get().role_id}/",
+        {
+            "slug": by.role_memberships.get().role.slug,
+            "name": "Mine",
+            "permissions": sorted({*by.role_memberships.get().role.permissions, code}),
+        },
+        format="json",
+    ),
+    "api: patch the code into another role": lambda w, g, by, role, code: _bearer(by).patch(
+        f"{ROLES}{g.empty.pk}/", {"permissions": [code]}, format="json"
+    ),
+    "admin: membership inline on someone else": lambda w, g, by, role, code: _admin_post(
+        by, f"/admin/accounts/user/{w.users['peer'].pk}/change/", _add_membership(role)
+    ),
+    "admin: membership inline on oneself": lambda w, g, by, role, code: _admin_post(
+        by, f"/admin/accounts/user/{by.pk}/change/", _add_membership(role)
+    ),
+    "admin: put the code into a role": lambda w, g, by, role, code: _admin_post(
+        by, f"/admin/accounts/role/{g.empty.pk}/change/", _with_code(code)
+    ),
+    "admin: create a role with the code": lambda w, g, by, role, code: _admin_post(
+        by,
+        "/admin/accounts/role/add/",
+        lambda data: data.update(slug="granted", name="Granted", permissions=json.dumps([code])),
+    ),
+}
+
+# name -> (w, by) -> response: setting is_staff (admin-site access) as a non organization admin.
+FLAG_PATHS = {
+    "api: create a staff user": lambda w, by: _bearer(by).post(
+        USERS, {"email": "staffer@acme.example", "is_staff": True}, format="json"
+    ),
+    "api: make oneself staff": lambda w, by: _bearer(by).patch(f"{USERS}{by.pk}/", {"is_staff": True}, format="json"),
+    "api: make someone staff": lambda w, by: _bearer(by).patch(
+        f"{USERS}{w.users['peer'].pk}/", {"is_staff": True}, format="json"
+    ),
+    "admin: make someone staff": lambda w, by: _admin_post(
+        by, f"/admin/accounts/user/{w.users['peer'].pk}/change/", lambda data: data.update(is_staff="on")
+    ),
+}
+
+
+def _in_savepoint(call):
+    """The response of ``call()`` and whether the database changed; everything is rolled back."""
+    outcome = {}
+    try:
+        with transaction.atomic():
+            before = _fingerprint()
+            response = call()
+            outcome.update(response=response, changed=_fingerprint() != before)
+            raise _Rollback
+    except _Rollback:
+        pass
+    return outcome["response"], outcome["changed"]
+
+
+def _refusal_problem(response, changed) -> str | None:
+    if response is None:
+        return None  # the path is not even offered to this actor
+    if response.status_code != 403:
+        return f"answered {response.status_code}"
+    if changed:
+        return "the refusal changed data"
+    if response["Content-Type"].startswith("application/json") and set(response.json()) != {"error"}:
+        return f"not the error envelope: {response.json()}"
+    return None
+
+
+@pytest.fixture
+def grant_world(world):
+    return build_grant_world(world)
+
+
+def test_nobody_grants_a_permission_they_lack_generated(world, grant_world):
+    from accounts.catalog import ALL_CODES
+
+    g, problems, cases = grant_world, [], 0
+    for code in sorted(ALL_CODES):
+        for name, path in GRANT_PATHS.items():
+            by = g.lacks_staff[code] if name.startswith("admin") else g.lacks[code]
+            response, changed = _in_savepoint(lambda: path(world, g, by, g.carrier[code], code))
+            cases += 1
+            if problem := _refusal_problem(response, changed):
+                problems.append(f"{code} via {name!r}: {problem}")
+        for name, path in FLAG_PATHS.items():
+            by = g.lacks_staff[code] if name.startswith("admin") else g.lacks[code]
+            response, changed = _in_savepoint(lambda: path(world, by))
+            cases += 1
+            if problem := _refusal_problem(response, changed):
+                problems.append(f"is_staff as one lacking {code} via {name!r}: {problem}")
+    assert cases == len(ALL_CODES) * (len(GRANT_PATHS) + len(FLAG_PATHS))
+    assert not problems, f"{len(problems)} of {cases} cases:\n" + "\n".join(problems)
+
+
+def test_the_grant_paths_work_for_codes_one_holds(world, grant_world):
+    """Positive controls: the same paths succeed when the granted code is one the actor holds."""
+    from accounts.catalog import REPORTS_VIEW, REQUESTS_CREATE
+
+    g, failures = grant_world, []
+    for name, path in GRANT_PATHS.items():
+        by = (g.lacks_staff if name.startswith("admin") else g.lacks)[REPORTS_VIEW]
+        response, changed = _in_savepoint(lambda: path(world, g, by, g.carrier[REQUESTS_CREATE], REQUESTS_CREATE))
+        if response is None or response.status_code not in (200, 201, 302) or not changed:
+            failures.append(f"{name}: {getattr(response, 'status_code', 'not offered')}, changed={changed}")
+    admin = world.users["admin"]
+    for name, path in FLAG_PATHS.items():
+        if "oneself" in name:
+            continue  # the organization admin is staff already; raising oneself is never allowed
+        response, changed = _in_savepoint(lambda: path(world, admin))
+        if response.status_code not in (200, 201, 302) or not changed:
+            failures.append(f"{name} by the org admin: {response.status_code}, changed={changed}")
+    assert not failures, "\n".join(failures)
