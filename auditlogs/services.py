@@ -7,7 +7,7 @@ from django.utils import timezone
 
 from auditlogs.chain import GENESIS_HASH, clean_text, compute_hash, normalize, normalize_ip, row_payload
 from auditlogs.models import PLATFORM_CHAIN, AuditChainHead, AuditLog
-from core import context
+from core import context, metrics
 
 
 def chain_for(organization_id) -> str:
@@ -110,6 +110,7 @@ def audit_records(entries: list[dict[str, Any]]) -> list[AuditLog]:
     for log in logs:
         log._state.adding = False
         log._state.db = using
+    metrics.count_audited(entries)
     return logs
 
 

@@ -16,6 +16,7 @@ from auditlogs.chain import (
     payload_from_values,
 )
 from auditlogs.models import PLATFORM_CHAIN, AuditChainHead, AuditLog
+from core import metrics
 
 CHUNK_SIZE = 2000
 EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
@@ -168,7 +169,9 @@ def verify_chain(*, chain: str | None = None, organization=None, chunk_size: int
             with connection.cursor() as cursor:
                 cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
         rows = _rows_postgresql(connection, chain) if postgresql and _has_copy() else _rows_orm(chain, chunk_size)
-        return _verify(rows, chain)
+        result = _verify(rows, chain)
+    metrics.AUDIT_VERIFY.labels(result="ok" if result["ok"] else "broken").inc()
+    return result
 
 
 def _has_copy() -> bool:

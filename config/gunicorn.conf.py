@@ -6,6 +6,8 @@ environment (``WEB_CONCURRENCY``, ``WEB_THREADS``, ``PORT``...), as PaaS platfor
 
 import multiprocessing
 import os
+import tempfile
+from pathlib import Path
 
 bind = os.environ.get("WEB_BIND", f"0.0.0.0:{os.environ.get('PORT', '8000')}")
 # Threaded workers, one per core with four threads each: measured ahead of sync workers (2 x cores)
@@ -23,3 +25,20 @@ max_requests_jitter = 500
 accesslog = os.environ.get("WEB_ACCESS_LOG", "-")
 errorlog = "-"
 forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1")
+
+# Metrics from every worker process are merged at scrape time (prometheus_client multiprocess mode):
+# each worker writes its values to files in this directory. Set before any worker imports the app.
+if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="metrics-web-")
+
+
+def on_starting(server):
+    # Values of a previous run are stale: a restart starts the counters from zero, as Prometheus expects.
+    for stale in Path(os.environ["PROMETHEUS_MULTIPROC_DIR"]).glob("*.db"):
+        stale.unlink()
+
+
+def child_exit(server, worker):
+    from prometheus_client import multiprocess
+
+    multiprocess.mark_process_dead(worker.pid)

@@ -62,6 +62,7 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    "core.middleware.MetricsMiddleware",
     "core.middleware.RequestIdMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
@@ -254,7 +255,7 @@ DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "approvals@localhost")
 # --- Security (production) ------------------------------------------------------
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https") if env_bool("SECURE_PROXY_SSL_HEADER", False) else None
 SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", not DEBUG)
-SECURE_REDIRECT_EXEMPT = [r"^health/"]
+SECURE_REDIRECT_EXEMPT = [r"^health/", r"^metrics$"]  # probes and scrapes talk plain HTTP inside the network
 SESSION_COOKIE_SECURE = not DEBUG
 CSRF_COOKIE_SECURE = not DEBUG
 SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 0 if DEBUG else 31536000)
@@ -291,3 +292,9 @@ EMAIL_RETRY_BACKOFF_SECONDS = env_int("EMAIL_RETRY_BACKOFF_SECONDS", 30)  # doub
 EMAIL_RETRY_BACKOFF_MAX_SECONDS = env_int("EMAIL_RETRY_BACKOFF_MAX_SECONDS", 3600)
 # Link to a request in e-mails; a front end may point this at its own page.
 NOTIFICATION_REQUEST_URL = env_str("NOTIFICATION_REQUEST_URL", "{site_url}/api/v1/requests/{id}/")
+
+# --- Operations: metrics (docs/operations.md) -----------------------------------------------
+METRICS_TOKEN = env_str("METRICS_TOKEN", "")  # bearer token for /metrics; empty = loopback clients only
+METRICS_DB_CACHE_SECONDS = env_int("METRICS_DB_CACHE_SECONDS", 15)  # database gauges computed at most this often
+CELERY_METRICS_PORT = env_int("CELERY_METRICS_PORT", 0)  # the Celery worker serves /metrics here (0: off)
+CELERY_METRICS_ADDR = env_str("CELERY_METRICS_ADDR", "127.0.0.1")

@@ -8,6 +8,7 @@ from core import views as core_views
 urlpatterns = [
     path("health/live/", core_views.health_live, name="health-live"),
     path("health/ready/", core_views.health_ready, name="health-ready"),
+    path("metrics", core_views.metrics, name="metrics"),
     path("api/v1/", include("config.api_urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="swagger-ui"),

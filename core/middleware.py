@@ -1,10 +1,12 @@
 import re
+import time
 import uuid
 
 from django.conf import settings
 
 from core import context
 
+_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 _SAFE_REQUEST_ID = re.compile(r"^[A-Za-z0-9._\-]{1,64}$")
 
 
@@ -39,4 +41,22 @@ class RequestIdMiddleware:
         finally:
             context.reset(token)
         response["X-Request-ID"] = request_id
+        return response
+
+
+class MetricsMiddleware:
+    """Counts and times every HTTP request by route template, method and status (core/metrics.py)."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        from core import metrics
+
+        started = time.perf_counter()
+        response = self.get_response(request)
+        route = metrics.route_template(request)
+        method = request.method if request.method in _METHODS else "other"  # bounded label values
+        metrics.HTTP_LATENCY.labels(route=route, method=method).observe(time.perf_counter() - started)
+        metrics.HTTP_REQUESTS.labels(route=route, method=method, status=str(response.status_code)).inc()
         return response

@@ -2,7 +2,7 @@ import logging
 
 from django.conf import settings
 from django.db import connection
-from django.http import JsonResponse
+from django.http import HttpResponse, JsonResponse
 
 from core.exceptions import json_error
 
@@ -42,6 +42,20 @@ def health_ready(request):
     if all(v == "ok" for v in checks.values()):
         return JsonResponse({"status": "ok", "checks": checks})
     return json_error(503, "service_unavailable", "A dependency is unavailable.", checks)
+
+
+def metrics(request):
+    """Prometheus text format: this process (or every process of the multiprocess directory) + database gauges."""
+    from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+    from core.metrics import scrape_allowed, scrape_registry
+
+    forwarded = "X-Forwarded-For" in request.headers or "Forwarded" in request.headers
+    if not scrape_allowed(
+        request.headers.get("Authorization", ""), request.META.get("REMOTE_ADDR", ""), forwarded=forwarded
+    ):
+        return json_error(403, "forbidden", "Metrics need the bearer token (METRICS_TOKEN) or a loopback client.")
+    return HttpResponse(generate_latest(scrape_registry()), content_type=CONTENT_TYPE_LATEST)
 
 
 def _is_api(request) -> bool:

@@ -21,6 +21,8 @@ import json
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 
+from core import metrics
+
 UNAUTHORIZED = 4401
 
 
@@ -30,6 +32,7 @@ def group_for(user_id) -> str:
 
 class NotificationConsumer(AsyncJsonWebsocketConsumer):
     group: str | None = None
+    counted = False
 
     async def connect(self):
         user = self.scope.get("user")
@@ -43,9 +46,14 @@ class NotificationConsumer(AsyncJsonWebsocketConsumer):
         # Join first, count second: a notification committed in between is counted and pushed, never lost.
         await self.channel_layer.group_add(self.group, self.channel_name)
         await self.accept(subprotocol=subprotocol)
+        metrics.WS_CONNECTIONS.inc()
+        self.counted = True
         await self.send_json({"type": "unread_count", "count": await self._unread_count()})
 
     async def disconnect(self, code):
+        if self.counted:
+            metrics.WS_CONNECTIONS.dec()
+            self.counted = False
         if self.group:
             await self.channel_layer.group_discard(self.group, self.channel_name)
 

@@ -230,3 +230,19 @@ async def test_embedded_in_memory_layer_delivers_own_only(settings, alice, bob):
     assert await theirs.receive_nothing(timeout=0.3)
     await mine.disconnect()
     await theirs.disconnect()
+
+
+async def test_open_sockets_are_counted_for_metrics(alice):
+    from prometheus_client import REGISTRY
+
+    def gauge():
+        return REGISTRY.get_sample_value("websocket_connections")
+
+    base = gauge()
+    comm = await connected(alice)
+    await comm.receive_json_from()
+    assert gauge() == base + 1
+    await assert_closed_unauthorized(communicator())  # refused sockets are not counted
+    assert gauge() == base + 1
+    await comm.disconnect()
+    assert gauge() == base
