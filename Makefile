@@ -13,21 +13,18 @@ TEST_REDIS_URL ?= redis://127.0.0.1:6379/0
 .PHONY: install run test lint format check schema services serve bench bench-quick soak clean
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt
-	$(PYTHON) -m venv $(VENV)
-	$(VENV)/bin/pip install -q --upgrade pip
-	$(VENV)/bin/pip install -q -r requirements-dev.txt
-	touch $@
+	@echo "==> creating the virtualenv $(VENV)"
+	@$(PYTHON) -m venv $(VENV)
+	@echo "==> installing the pinned requirements (the first time takes a minute or two)"
+	@$(VENV)/bin/pip install -q --upgrade pip
+	@$(VENV)/bin/pip install -q -r requirements-dev.txt
+	@touch $@
 
 install: $(VENV)/.installed
 
 # The embedded default: nothing but Python. Set DATABASE_URL/REDIS_URL to use PostgreSQL/Redis.
 run: install
-	export DEBUG=$${DEBUG:-true} EMBEDDED_SCHEDULER=$${EMBEDDED_SCHEDULER:-true}; \
-	$(PY) manage.py migrate --noinput && \
-	$(PY) manage.py seed_demo && \
-	$(PY) manage.py collectstatic --noinput -v0 && \
-	echo "Serving API, admin, docs and WebSocket on http://$(HOST):$(PORT)  (login: alice@acme.example / Demo-Pass-2026)" && \
-	$(VENV)/bin/daphne -b $(HOST) -p $(PORT) config.asgi:application
+	@RUN_HOST=$(HOST) PORT=$(PORT) $(PY) scripts/run.py
 
 services:
 	bash scripts/ensure-services.sh
