@@ -235,7 +235,7 @@ LANGUAGE_CODE = "en-us"
 TIME_ZONE = "UTC"
 USE_I18N = True
 USE_TZ = True
-SITE_URL = env_str("SITE_URL", "http://127.0.0.1:8000")
+SITE_URL = env_str("SITE_URL", "http://127.0.0.1:8000")  # base of e-mail links; `make run` sets its own address
 
 # --- E-mail ---------------------------------------------------------------------
 EMAIL_URL = env_str("EMAIL_URL", "")
@@ -290,8 +290,9 @@ EMAIL_PENDING_GRACE_SECONDS = env_int("EMAIL_PENDING_GRACE_SECONDS", 10)  # the 
 EMAIL_MAX_ATTEMPTS = env_int("EMAIL_MAX_ATTEMPTS", 8)  # then the delivery is marked failed
 EMAIL_RETRY_BACKOFF_SECONDS = env_int("EMAIL_RETRY_BACKOFF_SECONDS", 30)  # doubled per failed attempt
 EMAIL_RETRY_BACKOFF_MAX_SECONDS = env_int("EMAIL_RETRY_BACKOFF_MAX_SECONDS", 3600)
-# Link to a request in e-mails; a front end may point this at its own page.
-NOTIFICATION_REQUEST_URL = env_str("NOTIFICATION_REQUEST_URL", "{site_url}/api/v1/requests/{id}/")
+# Link to a request in e-mails: a page a person can open in a browser. The admin's page of the
+# request (staff) until a signed action page exists; a front end may point this at its own page.
+NOTIFICATION_REQUEST_URL = env_str("NOTIFICATION_REQUEST_URL", "{site_url}/admin/requests/request/{id}/change/")
 
 # --- Operations: metrics (docs/operations.md) -----------------------------------------------
 METRICS_TOKEN = env_str("METRICS_TOKEN", "")  # bearer token for /metrics; empty = loopback clients only

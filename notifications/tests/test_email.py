@@ -50,7 +50,7 @@ def test_email_sent_after_commit_with_text_html_and_request_link(
     assert delivery.sent_at and delivery.last_attempt_at and delivery.last_error == ""
     [message] = mail.outbox
     assert message.subject == "Approved: New laptop" and message.to == [alice.email]
-    link = f"https://approvals.example.com/api/v1/requests/{request.id}/"
+    link = f"https://approvals.example.com/admin/requests/request/{request.id}/change/"
     assert "your request has been approved" in message.body
     assert link in message.body and "Mark approved <it>." in message.body  # plain text is not HTML-escaped
     [(html, mimetype)] = message.alternatives
@@ -191,3 +191,24 @@ def test_broker_down_at_commit_then_the_sweep_sends_once(alice, caplog):
     assert len(mail.outbox) == 1
     delivery.refresh_from_db()
     assert (delivery.status, delivery.attempts) == ("sent", 1)
+
+
+@pytest.mark.django_db
+def test_the_request_link_opens_the_requests_page_for_staff_in_a_browser(
+    org, alice, bob, admin_user, settings, client, django_capture_on_commit_callbacks
+):
+    settings.SITE_URL = "https://approvals.example.com/"
+    version = make_flow(org, [user_step(1, "Approve", bob)])
+    request = Request.objects.create(
+        organization=org, workflow_version=version, definition=version.definition, requester=alice,
+        title="New monitor", reference="R-2",
+    )  # fmt: skip
+    notify_committed(
+        django_capture_on_commit_callbacks, admin_user, kind=Kind.TASK_ASSIGNED, title="Approve", request=request
+    )
+    [message] = mail.outbox
+    [link] = [word for word in message.body.split() if word.startswith("https://approvals.example.com/admin/")]
+    client.force_login(admin_user)
+    page = client.get(link.removeprefix("https://approvals.example.com"), HTTP_ACCEPT="text/html")
+    assert page.status_code == 200 and page["Content-Type"].startswith("text/html")
+    assert "New monitor" in page.content.decode()
