@@ -7,7 +7,16 @@ from django.core.asgi import get_asgi_application
 from config.startup import or_refuse
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
-django_asgi_app = or_refuse(get_asgi_application)
+
+
+def _start():
+    from core import tracing
+
+    tracing.configure("workflow-ws")  # before the handler loads its middleware (off: does nothing)
+    return get_asgi_application()
+
+
+django_asgi_app = or_refuse(_start)
 
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 

@@ -17,6 +17,14 @@ app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
 
 
+@signals.worker_process_init.connect
+def _trace_pool_process(**kwargs):
+    # In each pool process, after the fork: span exporters run a thread, which a fork does not copy.
+    from core import tracing
+
+    tracing.configure("workflow-worker")
+
+
 @signals.task_prerun.connect
 def _task_started(task_id=None, task=None, **kwargs):
     from core import celery_metrics
