@@ -1,9 +1,10 @@
 from django.contrib import admin
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
-from django.contrib.auth.forms import UserChangeForm, UserCreationForm
+from django.contrib.auth.forms import AdminPasswordChangeForm, UserChangeForm, UserCreationForm
 from django.core.exceptions import PermissionDenied
+from django.db import transaction
 
-from accounts import privileges
+from accounts import privileges, services
 from accounts.catalog import ROLES_MANAGE
 from accounts.models import Role, RoleMembership, User
 from core.admin import OrgScopedAdmin
@@ -28,6 +29,17 @@ class UserEditForm(UserChangeForm):
     class Meta:
         model = User
         fields = "__all__"
+
+
+class PasswordSetForm(AdminPasswordChangeForm):
+    """The admin's password page: a new password ends every session of the user, as via the API."""
+
+    def save(self, commit=True):
+        with transaction.atomic():
+            user = super().save(commit=commit)
+            if commit:
+                services.revoke_sessions(user=user)
+        return user
 
 
 class RoleMembershipInline(admin.TabularInline):
@@ -57,6 +69,7 @@ class UserAdmin(OrgScopedAdmin, DjangoUserAdmin):
     audit_action_prefix = "user"
     form = UserEditForm
     add_form = UserCreateForm
+    change_password_form = PasswordSetForm
     ordering = ["email"]
     list_display = ["email", "first_name", "last_name", "organization", "department", "is_active", "is_staff"]
     list_filter = ["is_active", "is_staff", "department"]
@@ -93,6 +106,8 @@ class UserAdmin(OrgScopedAdmin, DjangoUserAdmin):
             is_superuser=obj.is_superuser,
         )
         super().save_model(request, obj, form, change)
+        if stored is not None and stored.is_active and not obj.is_active:
+            services.revoke_sessions(user=obj)  # deactivated here: every token dies, as via the API
 
     def save_formset(self, request, form, formset, change):
         if formset.model is RoleMembership:

@@ -58,6 +58,11 @@ class User(AbstractBaseUser, PermissionsMixin, UUIDModel):
     is_staff = models.BooleanField(default=False, help_text="Can log into the admin (scoped to the organization).")
     date_joined = models.DateTimeField(default=timezone.now)
     deactivated_at = models.DateTimeField(null=True, blank=True)
+    token_version = models.PositiveIntegerField(
+        default=0,
+        help_text="Carried by every token issued; raised by logout, password change and deactivation, "
+        "which kills the access tokens issued before (accounts/tokens.py).",
+    )
 
     objects = UserManager()
 

@@ -3,6 +3,7 @@
 from django.contrib.auth import authenticate, password_validation
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import transaction
+from django.db.models import F
 from django.utils import timezone
 from django_ratelimit.core import is_ratelimited
 from rest_framework_simplejwt.exceptions import TokenError
@@ -17,6 +18,7 @@ from accounts.privileges import (
     check_role_codes_change,
     check_roles_grantable,
 )
+from accounts.tokens import tokens_for
 from auditlogs.services import audit_record, delete_audited, model_changes, save_audited
 from core.exceptions import Conflict, NotAuthenticated, RateLimited, ValidationFailed
 
@@ -45,11 +47,6 @@ def check_login_rate(*, request, email: str) -> None:
             raise RateLimited(retry_after=rate_seconds(rate))
 
 
-def _tokens_for(user: User) -> dict:
-    refresh = RefreshToken.for_user(user)
-    return {"access": str(refresh.access_token), "refresh": str(refresh)}
-
-
 def login(*, email: str, password: str) -> tuple[User, dict]:
     user = authenticate(username=email.strip().lower(), password=password)
     if user is None or not user.is_active:
@@ -65,7 +62,7 @@ def login(*, email: str, password: str) -> tuple[User, dict]:
             )
         raise NotAuthenticated("Invalid email or password.", code="invalid_credentials")
     with transaction.atomic():
-        tokens = _tokens_for(user)
+        tokens = tokens_for(user)
         User.objects.filter(pk=user.pk).update(last_login=timezone.now())
         audit_record(action="user.login", actor=user, target=user)
     return user, tokens
@@ -90,7 +87,7 @@ def refresh_tokens(*, refresh: str) -> dict:
         outstanding = _blacklist_locked(token["jti"])
         user = User.objects.filter(pk=token.get("user_id"), is_active=True).first()
         if user is not None and outstanding.user_id == user.pk:
-            return _tokens_for(user)
+            return tokens_for(user)
     # Refused, and the presented token stays blacklisted (committed above): a later
     # reactivation does not bring an old session back.
     raise NotAuthenticated("User not found or inactive.", code="user_inactive")
@@ -105,12 +102,25 @@ def logout(*, user: User, refresh: str) -> None:
         raise ValidationFailed(details={"refresh": ["This token belongs to another user."]})
     with transaction.atomic():
         _blacklist_locked(token["jti"])
+        revoke_access_tokens(user=user)
         audit_record(action="user.logout", actor=user, target=user)
+
+
+def revoke_access_tokens(*, user: User) -> None:
+    """Every access token issued to ``user`` so far stops working (accounts/tokens.py)."""
+    User.objects.filter(pk=user.pk).update(token_version=F("token_version") + 1)
+    user.refresh_from_db(fields=["token_version"])
 
 
 def _revoke_all_refresh_tokens(user: User) -> None:
     live = OutstandingToken.objects.filter(user=user).exclude(blacklistedtoken__isnull=False)
     BlacklistedToken.objects.bulk_create([BlacklistedToken(token=t) for t in live], ignore_conflicts=True)
+
+
+def revoke_sessions(*, user: User) -> None:
+    """Every token of ``user``, refresh and access: after a password change or a deactivation."""
+    _revoke_all_refresh_tokens(user)
+    revoke_access_tokens(user=user)
 
 
 def password_change(*, user: User, old_password: str, new_password: str) -> None:
@@ -123,7 +133,7 @@ def password_change(*, user: User, old_password: str, new_password: str) -> None
     with transaction.atomic():
         user.set_password(new_password)
         user.save(update_fields=["password"])
-        _revoke_all_refresh_tokens(user)
+        revoke_sessions(user=user)
         audit_record(action="password.changed", actor=user, target=user)
 
 
@@ -224,7 +234,7 @@ def user_deactivate(*, actor: User | None, user: User) -> User:
         user.is_active = False
         user.deactivated_at = timezone.now()
         user.save(update_fields=["is_active", "deactivated_at"])
-        _revoke_all_refresh_tokens(user)
+        revoke_sessions(user=user)
         audit_record(
             action="user.deactivated",
             actor=actor,

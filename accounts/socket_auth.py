@@ -12,6 +12,7 @@ from rest_framework_simplejwt.exceptions import TokenError
 from rest_framework_simplejwt.tokens import AccessToken
 
 from accounts.models import User
+from accounts.tokens import token_is_current
 
 
 def _token_from_scope(scope) -> str | None:
@@ -33,7 +34,8 @@ def _user_for(token: str):
         access = AccessToken(token)
     except TokenError:
         return None
-    return User.objects.select_related("organization").filter(pk=access.get("user_id"), is_active=True).first()
+    user = User.objects.select_related("organization").filter(pk=access.get("user_id"), is_active=True).first()
+    return user if user is not None and token_is_current(access, user) else None
 
 
 class JWTAuthMiddleware(BaseMiddleware):

@@ -146,3 +146,46 @@ def test_login_rate_limited_per_ip(requester):
     response = login(api_client(), requester.email)
     assert response.status_code == 429
     assert int(response["Retry-After"]) > 0
+
+
+def _bearer(access):
+    client = api_client()
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {access}")
+    return client
+
+
+def test_token_check_adds_no_query(requester, django_assert_num_queries):
+    """The token version is compared on the user row the authentication loads anyway: one query for
+    the user, one for the roles of /auth/me/, as before the check existed."""
+    access = login(api_client(), requester.email).json()["access"]
+    client = _bearer(access)
+    with django_assert_num_queries(2):
+        assert client.get("/api/v1/auth/me/").status_code == 200
+
+
+def test_logout_ends_other_devices_access_but_not_their_refresh(requester):
+    """Issue 19.3: logout raises the token version; another device refreshes into a working session."""
+    phone = login(api_client(), requester.email).json()
+    laptop = login(api_client(), requester.email).json()
+    client = _bearer(laptop["access"])
+    assert client.post("/api/v1/auth/logout/", {"refresh": laptop["refresh"]}, format="json").status_code == 204
+    for access in (laptop["access"], phone["access"]):
+        response = _bearer(access).get("/api/v1/auth/me/")
+        assert response.status_code == 401 and error_code(response) == "authentication_failed"
+        assert response.json()["error"]["message"] == "Token has been revoked."
+    renewed = api_client().post(REFRESH, {"refresh": phone["refresh"]}, format="json")
+    assert renewed.status_code == 200
+    assert _bearer(renewed.json()["access"]).get("/api/v1/auth/me/").status_code == 200
+    assert api_client().post(REFRESH, {"refresh": laptop["refresh"]}, format="json").status_code == 401
+
+
+def test_admin_password_page_ends_sessions(requester, admin_user, client):
+    access = login(api_client(), requester.email).json()["access"]
+    assert client.login(username=admin_user.email, password=PASSWORD)
+    response = client.post(
+        f"/admin/accounts/user/{requester.pk}/password/",
+        {"password1": "Admin-Set-Pass-2031", "password2": "Admin-Set-Pass-2031", "usable_password": "true"},
+    )
+    assert response.status_code == 302, response.content[:2000]
+    assert _bearer(access).get("/api/v1/auth/me/").status_code == 401
+    assert login(api_client(), requester.email, "Admin-Set-Pass-2031").status_code == 200

@@ -709,3 +709,73 @@ def test_the_grant_paths_work_for_codes_one_holds(world, grant_world):
         if response.status_code not in (200, 201, 302) or not changed:
             failures.append(f"{name} by the org admin: {response.status_code}, changed={changed}")
     assert not failures, "\n".join(failures)
+
+
+# --- access tokens die with the session (logout, password change, deactivation) ----------------------
+
+
+def _revoke_by_logout(world, user, tokens):
+    return _bearer_access(tokens["access"]).post("/api/v1/auth/logout/", {"refresh": tokens["refresh"]}, format="json")
+
+
+def _revoke_by_password_change(world, user, tokens):
+    return _bearer_access(tokens["access"]).post(
+        "/api/v1/auth/password/change/",
+        {"old_password": world.passwords["requester"], "new_password": "Brand-New-Pass-2031"},
+        format="json",
+    )
+
+
+def _revoke_by_deactivation(world, user, tokens):
+    admin = _bearer(world.users["admin"])
+    response = admin.delete(f"/api/v1/users/{user.pk}/")
+    # Reactivated at once: the tokens issued before stay dead all the same.
+    assert admin.post(f"/api/v1/users/{user.pk}/reactivate/").status_code == 200
+    return response
+
+
+REVOCATIONS = {
+    "logout": _revoke_by_logout,
+    "password change": _revoke_by_password_change,
+    "deactivation": _revoke_by_deactivation,
+}
+
+
+def _bearer_access(access) -> APIClient:
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {access}")
+    return client
+
+
+def test_access_tokens_die_with_the_session(world, settings):
+    """Issue 19.3: after each event, the access token issued before it answers 401 on every route
+    the requester could read with it a moment earlier."""
+    settings.LOGIN_RATE_PER_ACCOUNT = "1000/m"
+    alice = world.users["requester"]
+    readable = sorted(
+        (template, spec)
+        for (method, template), spec in MATRIX.items()
+        if method == "GET" and spec["expect"]["requester"] == 200 and not spec.get("public")
+    )
+    assert len(readable) > 10
+    failures = []
+    for event, revoke in REVOCATIONS.items():
+        try:
+            with transaction.atomic():
+                login = APIClient().post(
+                    "/api/v1/auth/login/", {"email": alice.email, "password": world.passwords["requester"]}
+                )
+                tokens = login.json()
+                client = _bearer_access(tokens["access"])
+                assert client.get("/api/v1/auth/me/").status_code == 200
+                assert revoke(world, alice, tokens).status_code in (200, 204), event
+                for template, spec in readable:
+                    kwargs = spec.get("kw", lambda w: {})(world)
+                    path = "/api/v1/" + template.format(**{k: str(v) for k, v in kwargs.items()})
+                    response = client.get(path + spec.get("query", ""))
+                    if response.status_code != 401:
+                        failures.append(f"after {event}: GET {template} answered {response.status_code}")
+                raise _Rollback
+        except _Rollback:
+            pass
+    assert not failures, "\n".join(failures)

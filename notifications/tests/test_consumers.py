@@ -68,6 +68,20 @@ async def test_inactive_user_closes_4401(alice):
     await assert_closed_unauthorized(communicator(f"token={token}"))
 
 
+async def test_token_revoked_by_logout_closes_4401(alice):
+    """Issue 19.3: a logout ends the access tokens issued before it, for the WebSocket too."""
+    from accounts import services
+    from core.testing import PASSWORD
+
+    _, tokens = await database_sync_to_async(services.login)(email=alice.email, password=PASSWORD)
+    ok = communicator(f"token={tokens['access']}")
+    assert (await ok.connect())[0]
+    assert (await ok.receive_json_from(timeout=2))["type"] == "unread_count"
+    await ok.disconnect()
+    await database_sync_to_async(services.logout)(user=alice, refresh=tokens["refresh"])
+    await assert_closed_unauthorized(communicator(f"token={tokens['access']}"))
+
+
 async def test_bad_token_as_subprotocol_closes_4401_with_the_protocol_echoed():
     comm = communicator(subprotocols=["a.b.c"])
     ok, subprotocol = await comm.connect()
