@@ -8,7 +8,8 @@ from django.db import transaction
 
 from core.exceptions import NotFound, ValidationFailed
 from workflows import selectors, services
-from workflows.models import WorkflowDefinition
+from workflows.models import VersionStatus, WorkflowDefinition, WorkflowVersion
+from workflows.validation import STEP_FIELDS, validate_version
 
 FORMAT = 1
 DEFINITION_KEYS = ["key", "name", "description", "category", "reference_prefix"]
@@ -25,6 +26,16 @@ def export_document(*, organization, key: str) -> dict:
         **{k: getattr(definition, k) for k in DEFINITION_KEYS},
         **services.version_as_dict(version),
     }
+
+
+def _identical(definition: WorkflowDefinition, version: WorkflowVersion, attrs: dict, content: dict) -> bool:
+    """Would importing change nothing? The document's content is normalized (and validated) as a save would."""
+    if any(getattr(definition, k) != v for k, v in attrs.items()):
+        return False
+    steps = validate_version(organization=definition.organization, **content)
+    steps = sorted(steps, key=lambda s: (s["stage"], s["position"], s["name"]))
+    normalized = {**content, "steps": [{f: s[f] for f in STEP_FIELDS} for s in steps]}
+    return normalized == services.version_as_dict(version)
 
 
 def dumps(document: dict) -> str:
@@ -53,6 +64,14 @@ def import_document(*, organization, actor, document: dict, publish: bool = Fals
     }
     attrs = {k: document.get(k, "") for k in ["name", "description", "category", "reference_prefix"]}
     definition = selectors.definitions_for(organization=organization).filter(key=key).first()
+    current = definition and (
+        selectors.draft_for(definition=definition) or selectors.published_for(definition=definition)
+    )
+    if current is not None and _identical(definition, current, attrs, content):
+        if publish and current.status == VersionStatus.DRAFT:
+            services.version_publish(actor=actor, version=current)
+            return definition, f"identical to draft version {current.number}, published it"
+        return definition, f"unchanged: identical to {current.status} version {current.number}, nothing imported"
     if definition is None:
         definition = services.workflow_create(actor=actor, organization=organization, key=key, **attrs, **content)
         what = "created"

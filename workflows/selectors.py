@@ -76,3 +76,12 @@ def draft_for(*, definition) -> WorkflowVersion | None:
 
 def published_for(*, definition) -> WorkflowVersion | None:
     return versions_for(definition=definition).filter(status=VersionStatus.PUBLISHED).first()
+
+
+def organization_slugs_with_workflow(*, key: str) -> list[str]:
+    """Slugs of the organizations that have a live workflow ``key``: across tenants, for operator commands only."""
+    return list(
+        WorkflowDefinition.objects.filter(key=key, deleted_at__isnull=True)
+        .order_by("organization__slug")
+        .values_list("organization__slug", flat=True)
+    )

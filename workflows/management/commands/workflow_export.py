@@ -15,7 +15,7 @@ class Command(BaseCommand):
         parser.add_argument("--org", help="Organization slug (needed when there are several).")
 
     def handle(self, *args, key, org=None, **options):
-        organization = resolve_org(org)
+        organization = resolve_org(org, key=key)
         try:
             document = export_document(organization=organization, key=key)
         except NotFound as exc:

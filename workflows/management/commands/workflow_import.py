@@ -21,12 +21,13 @@ class Command(BaseCommand):
     def handle(self, *args, file, org=None, publish=False, **options):
         import sys
 
-        organization = resolve_org(org)
         try:
             text = sys.stdin.read() if file == "-" else Path(file).read_text(encoding="utf-8")
             document = json.loads(text)
         except (OSError, json.JSONDecodeError) as exc:
             raise CommandError(f"Cannot read {file}: {exc}") from None
+        key = document.get("key") if isinstance(document, dict) and isinstance(document.get("key"), str) else None
+        organization = resolve_org(org, key=key)
         try:
             definition, what = import_document(
                 organization=organization, actor=None, document=document, publish=publish
