@@ -16,12 +16,11 @@ Each socket joins only the group of its own user: nobody receives another user's
 Push is best effort: a client that reconnects catches up through ``unread_count`` and the REST list.
 """
 
-import json
-
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 
 from core import metrics
+from core.parsers import loads_bounded
 
 UNAUTHORIZED = 4401
 
@@ -63,7 +62,7 @@ class NotificationConsumer(AsyncJsonWebsocketConsumer):
             await self._error("bad_message", "Send JSON text frames.")
             return
         try:
-            content = json.loads(text_data)
+            content = loads_bounded(text_data)
         except ValueError:
             await self._error("bad_message", "Invalid JSON.")
             return

@@ -8,7 +8,7 @@ from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import mixins, viewsets
 from rest_framework.decorators import action
 from rest_framework.filters import OrderingFilter
-from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
+from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.response import Response
 
 from accounts.catalog import REQUESTS_CREATE
@@ -16,6 +16,7 @@ from approvals import routing
 from core.api import OrgScopedViewMixin
 from core.exceptions import NotFound, ValidationFailed
 from core.idempotency import idempotent
+from core.parsers import BoundedJSONParser
 from requests import selectors, services
 from requests.models import Attachment
 from requests.serializers import (
@@ -69,7 +70,7 @@ class RequestViewSet(OrgScopedViewMixin, mixins.ListModelMixin, viewsets.Generic
     ordering_fields = ["created_at", "submitted_at", "completed_at", "updated_at", "reference", "title", "status"]
     ordering = ["-created_at"]
     serializer_class = RequestListSerializer
-    parser_classes = [JSONParser, MultiPartParser, FormParser]
+    parser_classes = [BoundedJSONParser, MultiPartParser, FormParser]
 
     def get_queryset(self):
         if self.organization is None:  # schema generation
