@@ -22,3 +22,8 @@ def users_with_role(*, organization, slug: str):
     return User.objects.for_organization(organization).filter(
         is_active=True, role_memberships__role__slug=slug, role_memberships__role__organization=organization
     )
+
+
+def user_id_by_email(*, organization, email: str):
+    """The id of the organization's user with this e-mail (any case), or None."""
+    return User.objects.for_organization(organization).filter(email__iexact=email).values_list("pk", flat=True).first()

@@ -11,6 +11,7 @@ from rest_framework.views import APIView
 
 from accounts import selectors, services
 from accounts.catalog import ROLES_MANAGE, USERS_MANAGE
+from accounts.filters import UserFilter
 from accounts.models import RoleMembership, User
 from accounts.serializers import (
     LoginInputSerializer,
@@ -97,7 +98,7 @@ class UserViewSet(OrgScopedViewMixin, viewsets.ModelViewSet):
     """
 
     required_permissions = {"write": USERS_MANAGE}
-    filterset_fields = ["department", "is_active", "is_staff"]
+    filterset_class = UserFilter
     ordering_fields = ["email", "last_name", "date_joined"]
     ordering = ["email"]
 

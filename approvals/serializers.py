@@ -1,5 +1,6 @@
 from rest_framework import serializers
 
+from accounts.fields import UserReferenceField
 from approvals.models import ApprovalTask, Assignment, Delegation
 from approvals.selectors import acting_for
 from approvals.sla import is_task_overdue
@@ -104,8 +105,8 @@ class DecisionSerializer(serializers.Serializer):
 
 
 class ReassignSerializer(serializers.Serializer):
-    user = serializers.UUIDField()
-    from_user = serializers.UUIDField(required=False, allow_null=True)
+    user = UserReferenceField()
+    from_user = UserReferenceField(required=False, allow_null=True)
     reason = serializers.CharField(required=False, allow_blank=True, max_length=32, default="reassigned")
 
 
@@ -173,7 +174,7 @@ class DelegationSerializer(serializers.ModelSerializer):
 
 
 class DelegationWriteSerializer(serializers.Serializer):
-    to_user = serializers.UUIDField()
+    to_user = UserReferenceField()
     starts_at = serializers.DateTimeField()
     ends_at = serializers.DateTimeField()
     workflow = serializers.CharField(required=False, allow_null=True, allow_blank=True)

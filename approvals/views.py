@@ -95,7 +95,7 @@ class TaskViewSet(OrgScopedViewMixin, mixins.ListModelMixin, viewsets.GenericVie
     @action(detail=True, methods=["post"])
     @idempotent
     def reassign(self, request, pk=None):
-        s = ReassignSerializer(data=request.data)
+        s = ReassignSerializer(data=request.data, context={"request": request})
         s.is_valid(raise_exception=True)
         task = services.task_reassign(
             actor=request.user,
@@ -154,7 +154,7 @@ class DelegationViewSet(OrgScopedViewMixin, viewsets.ModelViewSet):
         return obj
 
     def _fields(self, partial: bool) -> dict:
-        s = DelegationWriteSerializer(data=self.request.data, partial=partial)
+        s = DelegationWriteSerializer(data=self.request.data, partial=partial, context={"request": self.request})
         s.is_valid(raise_exception=True)
         data = dict(s.validated_data)
         if "workflow" in data:

@@ -157,3 +157,28 @@ def test_users_manage_alone_is_not_org_admin(org):
     # What users.manage is for still works: a plain user, no roles, no flags.
     plain = api_client(hr).post("/api/v1/users/", {"email": "plain@acme-test.test"}, format="json")
     assert plain.status_code == 201, plain.json()
+
+
+def test_users_search_matches_every_word_in_names_and_email_within_the_org(
+    admin_user, org, other_org, django_assert_num_queries
+):
+    make_user(org, "alice.anders@acme-test.test", first_name="Alice", last_name="Anders")
+    make_user(org, "al@acme-test.test", first_name="Alan", last_name="Brown")
+    make_user(org, "zed@acme-test.test", first_name="Zed", last_name="Alison")
+    make_user(other_org, "alice@other-test.test", first_name="Alice", last_name="Other")
+    client = api_client(admin_user)
+
+    def emails(search):
+        response = client.get("/api/v1/users/", {"search": search})
+        assert response.status_code == 200
+        return sorted(u["email"] for u in response.json()["results"])
+
+    assert emails("ali") == ["alice.anders@acme-test.test", "zed@acme-test.test"]  # first name, last name
+    assert emails("ALICE anders") == ["alice.anders@acme-test.test"]  # every word, any case
+    assert emails("al@") == ["al@acme-test.test"]  # e-mail
+    assert emails("other") == []  # another organization's people never
+    with django_assert_num_queries(4):  # the caller (JWT), count, page, their roles (prefetched)
+        response = client.get("/api/v1/users/", {"search": "acme a c m e nomatch"})  # past the fifth word: ignored
+    assert response.json()["count"] == 4
+    too_long = client.get("/api/v1/users/", {"search": "x" * 101})
+    assert too_long.status_code == 400 and "search" in too_long.json()["error"]["details"]
