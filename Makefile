@@ -10,7 +10,7 @@ PORT ?= 8000
 TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/workflow
 TEST_REDIS_URL ?= redis://127.0.0.1:6379/0
 
-.PHONY: install run test lint format check schema services serve bench bench-quick soak clean
+.PHONY: install run test lint format check schema services serve bench bench-quick bench-peers soak clean
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt
 	@echo "==> creating the virtualenv $(VENV)"
@@ -67,6 +67,21 @@ bench: install services
 
 bench-quick: install services
 	$(PY) bench/run.py --quick --no-docs
+
+# The product's engine side by side with other workflow engines: needs the peer harness checked out
+# beside the project (PEERS_DIR); it drives the product through bench/peer_driver.py. Short defaults
+# (one round, a few seconds per section); the harness's README has the full settings.
+PEERS_DIR ?= ../shared/peers
+PEERS_ROUNDS ?= 1
+PEERS_POOL ?= 300
+PEERS_N ?= 80
+PEERS_BUDGET ?= 6
+PEERS_PGBENCH_T ?= 5
+bench-peers: services
+	@test -f "$(PEERS_DIR)/run.sh" || { echo "bench-peers: no peer harness at $(PEERS_DIR) (check it out there or set PEERS_DIR=...)"; exit 2; }
+	mkdir -p bench/results/peers
+	ROUNDS=$(PEERS_ROUNDS) POOL=$(PEERS_POOL) N=$(PEERS_N) BUDGET=$(PEERS_BUDGET) PGBENCH_T=$(PEERS_PGBENCH_T) \
+		PEERS_OUT=$(CURDIR)/bench/results/peers PRODUCT_DIR=$(CURDIR) bash "$(PEERS_DIR)/run.sh"
 
 SOAK_MINUTES ?= 30
 soak: install services
