@@ -92,6 +92,10 @@ class User(AbstractBaseUser, PermissionsMixin, UUIDModel):
             )
         return cached
 
+    def prime_roles(self, rows: list[tuple[str, list]]) -> None:
+        """Set the roles loaded with the user (authentication reads them in the same query)."""
+        self._role_rows = list(rows)
+
     def forget_roles(self) -> None:
         """Drop the cached roles and codes after a membership change on this instance."""
         self.__dict__.pop("_role_rows", None)
