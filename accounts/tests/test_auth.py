@@ -155,11 +155,11 @@ def _bearer(access):
 
 
 def test_token_check_adds_no_query(requester, django_assert_num_queries):
-    """The token version is compared on the user row the authentication loads anyway: one query for
-    the user, one for the roles of /auth/me/, as before the check existed."""
+    """The token version is compared on the user row the authentication loads anyway: /auth/me/ is
+    one query, the user with its organization and roles (issue 14)."""
     access = login(api_client(), requester.email).json()["access"]
     client = _bearer(access)
-    with django_assert_num_queries(2):
+    with django_assert_num_queries(1):
         assert client.get("/api/v1/auth/me/").status_code == 200
 
 
