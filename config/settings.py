@@ -234,6 +234,10 @@ DATA_UPLOAD_MAX_MEMORY_SIZE = env_int("DATA_UPLOAD_MAX_MEMORY_SIZE", 2 * 1024 * 
 # Deepest JSON nesting accepted in a request body or WebSocket frame (core/parsers.py); a form
 # schema five objects deep is about 12 levels inside a workflow body.
 JSON_MAX_DEPTH = 64
+# Form data (workflows/form_schema.py): longest string value, and the time one validation may take
+# before the submit is refused (400) instead of holding a worker.
+FORM_MAX_STRING_CHARS = env_int("FORM_MAX_STRING_CHARS", 10_000)
+FORM_VALIDATION_BUDGET_MS = env_int("FORM_VALIDATION_BUDGET_MS", 500)
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = "UTC"
 USE_I18N = True

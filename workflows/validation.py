@@ -10,12 +10,15 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
+from django.conf import settings
 from jsonschema import Draft202012Validator
 from jsonschema.exceptions import SchemaError
 
 from accounts.models import Role, User
 from core.exceptions import ValidationFailed
+from core.parsers import TooDeep, check_depth
 from workflows.conditions import ConditionError, compile_condition
+from workflows.form_schema import schema_problems
 from workflows.models import ApprovalMode, ApproverType, EscalateTo, OnBreach, OnReject
 
 # Every field of a step, in export order.
@@ -105,6 +108,13 @@ def check_form_schema(form_schema: Any) -> list[str]:
     except SchemaError as exc:
         where = "/".join(str(p) for p in exc.path) or "(root)"
         return [f"Not a valid JSON Schema (draft 2020-12) at {where}: {exc.message}"]
+    try:
+        check_depth(form_schema, settings.JSON_MAX_DEPTH)
+    except TooDeep as exc:
+        return [str(exc)]
+    problems = schema_problems(form_schema)
+    if problems:
+        return problems
     if form_schema and form_schema.get("type") != "object":
         return ['The request data is an object: the schema needs "type": "object".']
     props = form_schema.get("properties", {})
