@@ -1,6 +1,6 @@
 """Route resolution: which steps of a version apply to given data and who must decide them.
 
-Pure reads: nothing here writes. The engine (``approvals.engine``) uses it to activate
+Pure reads: nothing here writes. The engine (``approvals.lifecycle.engine``) uses it to activate
 stages; ``requests/preview-route/`` uses it to show the route without creating anything.
 """
 

@@ -9,7 +9,27 @@ from django.utils import timezone
 
 from approvals.models import ApprovalTask, Assignment, Delegation, TaskStatus
 from core.exceptions import NotFound
-from requests.selectors import _delegated_assignment_q, delegators_of
+
+
+def delegators_of(user, *, at=None) -> list[Delegation]:
+    """Delegations in force now that make ``user`` act for someone."""
+    at = at or timezone.now()
+    return list(
+        Delegation.objects.filter(
+            organization_id=user.organization_id, to_user=user, starts_at__lte=at, ends_at__gt=at
+        ).select_related("from_user")
+    )
+
+
+def delegated_assignment_q(delegations, *, request_path: str) -> Q:
+    """Assignments (active) of the people who delegate to the caller, within each delegation's scope."""
+    q = Q(pk__in=[])
+    for d in delegations:
+        part = Q(assignee_id=d.from_user_id, is_active=True)
+        if d.workflow_id:
+            part &= Q(**{f"{request_path}definition_id": d.workflow_id})
+        q |= part
+    return q
 
 
 def inbox(*, user, status: str | None = "pending") -> QuerySet[ApprovalTask]:
@@ -26,7 +46,7 @@ def inbox(*, user, status: str | None = "pending") -> QuerySet[ApprovalTask]:
         # A delegation is never used for a task of the delegate's own request (self-approval).
         delegated = (
             Assignment.objects.filter(task=OuterRef("pk"))
-            .filter(_delegated_assignment_q(delegations, request_path="task__request__"))
+            .filter(delegated_assignment_q(delegations, request_path="task__request__"))
             .exclude(task__request__requester_id=user.pk, task__step__allow_self_approval=False)
         )
         q |= Q(Exists(delegated))
@@ -44,6 +64,13 @@ def acting_for(task) -> str | None:
     own = getattr(task, "has_own", False)
     value = task.own_acting_for if own else getattr(task, "delegated_for", None)
     return str(value) if value else None
+
+
+def task_detail_queryset() -> QuerySet[ApprovalTask]:
+    """Tasks with their step, request and assignments (assignees and whom they act for)."""
+    return ApprovalTask.objects.select_related("step", "request").prefetch_related(
+        "assignments__assignee", "assignments__on_behalf_of"
+    )
 
 
 def task_get(*, user, task_id) -> ApprovalTask:
@@ -96,4 +123,14 @@ def delegation_not_used_for(delegations) -> dict:
     return out
 
 
-__all__ = ["TaskStatus", "acting_for", "delegation_not_used_for", "delegations_for", "inbox", "task_get"]
+__all__ = [
+    "TaskStatus",
+    "acting_for",
+    "delegated_assignment_q",
+    "delegation_not_used_for",
+    "delegations_for",
+    "delegators_of",
+    "inbox",
+    "task_detail_queryset",
+    "task_get",
+]

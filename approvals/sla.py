@@ -1,9 +1,9 @@
 """SLA: deadlines of approval tasks on the organization's business calendar, reminders and escalations.
 
-``schedule_task_sla(task=...)`` is called by the engine when it activates a task.
-``run_scan()`` (the periodic ``approvals.tasks.sla_scan`` and ``manage.py sla_scan``)
-sends reminders and performs escalations that are due; it lives in ``approvals/sla_scan.py``
-(who and what of an escalation: ``approvals/sla_escalation.py``). See docs/sla.md.
+``schedule_task_sla(task=...)`` is called by the engine when it activates a task; the overdue
+helpers serve the API's filters and serializers. The scan that sends due reminders and performs
+due escalations is ``approvals.sla_scan.run_scan`` (who and what of an escalation:
+``approvals/sla_escalation.py``). See docs/sla.md.
 """
 
 from __future__ import annotations
@@ -13,17 +13,6 @@ from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from approvals.models import ApprovalTask, TaskStatus
-
-# The scan's public names stay importable from here, where callers have always found them.
-from approvals.sla_escalation import resolve_escalation_targets  # noqa: F401
-from approvals.sla_scan import (  # noqa: F401
-    ScanItem,
-    ScanReport,
-    claim_batch,
-    escalation_candidates,
-    reminder_candidates,
-    run_scan,
-)
 from core.exceptions import ValidationFailed
 from organizations.calendar import BusinessCalendar
 

@@ -1,4 +1,5 @@
-"""Who an escalation goes to, when the next one is due, and carrying out ``on_breach``.
+"""Who an escalation goes to, when the next one is due, and carrying out ``on_breach`` (through the
+lifecycle's ``do_*`` actions, as the system).
 
 Used by the scan (``approvals/sla_scan.py``). ``ScanLookups`` keeps what a scan reads many
 times (steps, organizations and their calendars, users and their managers, role members) for
@@ -14,8 +15,13 @@ from django.db.models import Q
 
 from accounts.models import User
 from accounts.selectors import users_with_role
+from approvals.lifecycle.actions import do_add_assignee, do_reassign, do_settle
+from approvals.lifecycle.checks import check_reassign_target, check_user_in_org, decide_refusal
+from approvals.lifecycle.events import Outbox
+from approvals.lifecycle.locks import load_task, lock_task
+from approvals.lifecycle.transitions import check_task
 from approvals.models import Decision
-from core.exceptions import ApplicationError
+from core.exceptions import ApplicationError, ValidationFailed
 from organizations.calendar import BusinessCalendar
 from organizations.models import Organization
 from workflows.models import EscalateTo, OnBreach, Step
@@ -129,40 +135,56 @@ _AUTO_DECISIONS = {
 
 
 def perform_on_breach(task, action: str, assignees, targets, per_assignee) -> str:
-    """Carry out ``on_breach`` through the engine's services. Returns a note when it fell back to notify."""
+    """Carry out ``on_breach`` through the lifecycle's actions (locks, checks, events), acting as the
+    system. Returns a note when it fell back to notify. Runs inside the scan's batch transaction."""
     if action == OnBreach.NOTIFY:
         return ""
-    from approvals import services as engine  # the engine's transitions (lock, audit, notify)
-
+    outbox = Outbox(actor=None)
     try:
-        with transaction.atomic():
-            if action in _AUTO_DECISIONS:
-                decision, comment = _AUTO_DECISIONS[action]
-                engine.task_decide(actor=None, task_id=task.pk, decision=decision, comment=comment, system=True)
-            elif action == OnBreach.REASSIGN:
-                if not targets:
-                    return "reassign: no target, notified only"
-                active = {u.pk for u in assignees}
-                for a in assignees:
-                    to = per_assignee.get(a.pk) or targets[0]
-                    if to.pk in active:
-                        continue
-                    engine.task_reassign(
-                        actor=None, task_id=task.pk, to_user=to, from_user=a, reason="escalation", system=True
-                    )
-                    active.add(to.pk)
-            elif action == OnBreach.ADD_APPROVER:
-                active = {u.pk for u in assignees}
-                # Only people who may decide the task join it (self-approval, distinct approvers).
-                refused = [u.email for u in targets if engine.decide_refusal(task.request, task, {u.pk})]
-                for user in targets:
-                    if user.pk not in active and user.email not in refused:
-                        engine.task_add_assignee(
-                            actor=None, task_id=task.pk, user=user, reason="escalation", system=True
-                        )
-                if refused:
-                    return f"{action} not applied to {', '.join(refused)}: they may not decide this task"
+        with transaction.atomic():  # a savepoint: an action that cannot be applied leaves nothing
+            request, locked = lock_task(organization_id=task.organization_id, task_id=task.pk)
+            note = _apply(request, locked, action, assignees, targets, per_assignee, outbox)
+            outbox.flush()
     except ApplicationError as exc:
         # The escalation still happened (recorded, notified, audited); the action could not be applied.
         return f"{action} not applied: {exc}"
+    return note
+
+
+def _apply(request, task, action: str, assignees, targets, per_assignee, outbox: Outbox) -> str:
+    if action in _AUTO_DECISIONS:
+        decision, comment = _AUTO_DECISIONS[action]
+        check_task(task, "approve" if decision == Decision.APPROVED else "reject", request=request)
+        do_settle(request, task, value=decision, comment=comment, outbox=outbox)
+    elif action == OnBreach.REASSIGN:
+        if not targets:
+            return "reassign: no target, notified only"
+        active = {u.pk for u in assignees}
+        for a in assignees:
+            to = per_assignee.get(a.pk) or targets[0]
+            if to.pk in active:
+                continue
+            check_task(task, "reassign", request=request)
+            target = check_user_in_org(to, request.organization_id, "user")
+            source = next((x for x in task.assignments.all() if x.is_active and x.assignee_id == a.pk), None)
+            if source is None:
+                raise ValidationFailed(details={"from_user": ["Not an active assignee of this task."]})
+            check_reassign_target(request, task, source, target)
+            do_reassign(request, task, source=source, target=target, reason="escalation", outbox=outbox)
+            task = load_task(task.pk)  # the assignments as they are now
+            task.request = request
+            active.add(to.pk)
+    elif action == OnBreach.ADD_APPROVER:
+        active = {u.pk for u in assignees}
+        # Only people who may decide the task join it (self-approval, distinct approvers).
+        refused = [u.email for u in targets if decide_refusal(request, task, {u.pk})]
+        for user in targets:
+            if user.pk not in active and user.email not in refused:
+                check_task(task, "add_assignee", request=request)
+                target = check_user_in_org(user, request.organization_id, "user")
+                if any(x.is_active and x.assignee_id == target.pk for x in task.assignments.all()):
+                    continue
+                do_add_assignee(request, task, target=target, reason="escalation", outbox=outbox)
+        if refused:
+            return f"{action} not applied to {', '.join(refused)}: they may not decide this task"
     return ""

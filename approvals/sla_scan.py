@@ -1,8 +1,9 @@
 """The SLA scan: due reminders and escalations, claimed and carried out in batches. See docs/sla.md.
 
 A batch is one transaction: lock the batch's request rows (SKIP LOCKED), then its tasks;
-re-check each task under the lock; insert the (task, level) records; apply the changes; write
-the notifications (one ``notify_many``) and, last, the audit rows (one ``audit_records``).
+re-check each task under the lock; insert the (task, level) records; apply the changes; emit the
+``TaskReminded``/``TaskEscalated`` events, written by one ``Outbox.flush()`` (one ``notify_many``,
+then, last, one ``audit_records``).
 Pushes and e-mail tasks leave after commit. A SIGKILL rolls the whole batch back; the next scan does it again, once.
 """
 
@@ -17,11 +18,9 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
+from approvals.lifecycle import events as ev
 from approvals.models import ApprovalTask, Assignment, EscalationRecord, TaskStatus
 from approvals.sla_escalation import ScanLookups, next_escalation_at, perform_on_breach, resolve_escalation_targets
-from auditlogs.services import audit_records
-from notifications.models import Kind
-from notifications.services import notify_many
 from requests.models import Request
 from workflows.models import EscalateTo, OnBreach
 
@@ -194,7 +193,7 @@ def _merge(into: BatchResult, other: BatchResult) -> None:
 def _lock_batch(claimed: list, lookups: ScanLookups) -> tuple[list, list, list]:
     """Lock the requests (SKIP LOCKED), then the tasks of those we hold: (tasks, busy, gone task ids).
 
-    Same order as the engine (``requests.locks.lock_request``, then its tasks). A scan never
+    Same order as the lifecycle's lock helpers (``approvals/lifecycle/locks.py``: request, then task). A scan never
     waits for a request; the task locks may wait only for another scan's momentary claim query.
     """
     request_ids = {request_id for _, request_id in claimed}
@@ -272,28 +271,18 @@ def _remind_batch(claimed: list, now, lookups: ScanLookups) -> BatchResult:
             ]
         )
         ApprovalTask.objects.filter(pk__in=[t.pk for t in due]).update(reminded_at=now)
-        notes, audits = [], []
+        outbox = ev.Outbox(actor=None)
         for task in (t for t in due if t.pk in ours):
             req, users = task.request, assignees[task.pk]
-            for user in users:
-                notes.append(
-                    {
-                        "recipient": user,
-                        "kind": Kind.TASK_REMINDER,
-                        "title": f"Reminder: {req.reference} {req.title} is waiting for your decision",
-                        "body": f"Step “{task.step.name}” is due at "
-                        f"{task.due_at.isoformat() if task.due_at else 'no deadline'}.",
-                        "request": req,
-                        "data": {"task": str(task.pk), "due_at": task.due_at},
-                    }
-                )
-            audits.append(
-                {
-                    "action": "task.reminded",
-                    "organization": task.organization_id,
-                    "target": task,
-                    "changes": {"reminded_at": [None, now], "recipients": [None, [u.email for u in users]]},
-                }
+            text = {"step": task.step.name, "due": task.due_at.isoformat() if task.due_at else "no deadline"}
+            outbox.emit(
+                ev.TaskReminded(
+                    task,
+                    {"reminded_at": [None, now], "recipients": [None, [u.email for u in users]]},
+                    request=req,
+                    data={"task": str(task.pk), "due_at": task.due_at},
+                ),
+                *(ev.Notice(user, text) for user in users),
             )
             result.items.append(
                 ScanItem(
@@ -306,8 +295,7 @@ def _remind_batch(claimed: list, now, lookups: ScanLookups) -> BatchResult:
                     recipients=[u.email for u in users],
                 )
             )
-        notify_many(notes)
-        audit_records(audits)  # last: takes the organization's chain lock until commit
+        outbox.flush()  # notifications, then the audit rows: the chain lock until commit
     return result
 
 
@@ -360,7 +348,7 @@ def _escalate_batch(claimed: list, now, lookups: ScanLookups) -> BatchResult:
                 )
             )
         ours = _insert_records(records)
-        notes, audits, changed = [], [], []
+        outbox, changed = ev.Outbox(actor=None), []
         for task, record in zip(plans, records, strict=True):
             if task.pk not in ours:  # the level was done by someone else: leave the task alone
                 result.left_due.append(task.pk)
@@ -377,31 +365,20 @@ def _escalate_batch(claimed: list, now, lookups: ScanLookups) -> BatchResult:
             task.escalation_level, task.next_escalation_at = level, next_at
             changed.append(task)
             recipients = list({u.pk: u for u in [*targets, *users]}.values())
-            title = f"Escalated (level {level}): {req.reference} {req.title} is overdue"
-            body = f"Step “{step.name}” was due at {task.due_at.isoformat() if task.due_at else '?'}; action: {action}."
-            notes += [
-                {
-                    "recipient": user,
-                    "kind": Kind.TASK_ESCALATED,
-                    "title": title,
-                    "body": body,
-                    "request": req,
-                    "data": {"task": str(task.pk), "level": level, "action": action},
-                }
-                for user in recipients
-            ]
-            audits.append(
-                {
-                    "action": "task.escalated",
-                    "organization": task.organization_id,
-                    "target": task,
-                    "changes": {
+            text = {"step": step.name, "due": task.due_at.isoformat() if task.due_at else "?", "level": level}
+            outbox.emit(
+                ev.TaskEscalated(
+                    task,
+                    {
                         "escalation_level": [level - 1, level],
                         "next_escalation_at": [before_next, next_at],
                         "on_breach": [None, action],
                         "targets": [None, [u.email for u in targets]],
                     },
-                }
+                    request=req,
+                    data={"task": str(task.pk), "level": level, "action": action},
+                ),
+                *(ev.Notice(user, {**text, "action": action}) for user in recipients),
             )
             result.items.append(
                 ScanItem(
@@ -423,8 +400,7 @@ def _escalate_batch(claimed: list, now, lookups: ScanLookups) -> BatchResult:
             by_state.setdefault((task.escalation_level, task.next_escalation_at), []).append(task.pk)
         for (level, next_at), ids in by_state.items():
             ApprovalTask.objects.filter(pk__in=ids).update(escalation_level=level, next_escalation_at=next_at)
-        notify_many(notes)
-        audit_records(audits)  # last: takes the organization's chain lock until commit
+        outbox.flush()  # notifications, then the audit rows: the chain lock until commit
     return result
 
 

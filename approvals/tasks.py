@@ -6,6 +6,6 @@ from celery import shared_task
 @shared_task(name="approvals.tasks.sla_scan", acks_late=True)
 def sla_scan() -> dict:
     """The periodic SLA scan (declared in core/periodic.py as ``sla-scan``)."""
-    from approvals.sla import run_scan
+    from approvals.sla_scan import run_scan
 
     return run_scan().as_dict()

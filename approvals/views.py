@@ -4,6 +4,7 @@ from rest_framework.decorators import action
 from rest_framework.response import Response
 
 from approvals import selectors, services
+from approvals.lifecycle import services as lifecycle
 from approvals.serializers import (
     BulkApproveResultSerializer,
     BulkApproveSerializer,
@@ -63,12 +64,12 @@ class TaskViewSet(OrgScopedViewMixin, mixins.ListModelMixin, viewsets.GenericVie
     @extend_schema(responses={200: TaskDetailSerializer})
     def retrieve(self, request, pk=None):
         task = selectors.task_get(user=request.user, task_id=pk)
-        return self._answer(services._load_task(task.pk))
+        return self._answer(selectors.task_detail_queryset().get(pk=task.pk))
 
     def _decide(self, request, pk, decision):
         s = DecisionSerializer(data=request.data)
         s.is_valid(raise_exception=True)
-        task = services.task_decide(
+        task = lifecycle.task_decide(
             actor=request.user, task_id=pk, decision=decision, comment=s.validated_data["comment"]
         )
         return self._answer(task)
@@ -97,7 +98,7 @@ class TaskViewSet(OrgScopedViewMixin, mixins.ListModelMixin, viewsets.GenericVie
     def reassign(self, request, pk=None):
         s = ReassignSerializer(data=request.data, context={"request": request})
         s.is_valid(raise_exception=True)
-        task = services.task_reassign(
+        task = lifecycle.task_reassign(
             actor=request.user,
             task_id=pk,
             to_user=s.validated_data["user"],
@@ -112,7 +113,7 @@ class TaskViewSet(OrgScopedViewMixin, mixins.ListModelMixin, viewsets.GenericVie
     def bulk_approve(self, request):
         s = BulkApproveSerializer(data=request.data)
         s.is_valid(raise_exception=True)
-        results = services.bulk_approve(
+        results = lifecycle.bulk_approve(
             actor=request.user, task_ids=s.validated_data["tasks"], comment=s.validated_data["comment"]
         )
         return Response(

@@ -105,7 +105,9 @@ def actors_of(org) -> list:
 
 
 def events(org, actors, rng: random.Random):
-    """Endless ``log_values`` keyword sets shaped like the approval flow's audit rows (see approvals/engine.py)."""
+    """Endless ``log_values`` keyword sets shaped like the approval flow's audit rows.
+
+    See approvals/lifecycle/events.py."""
     contexts = [
         RequestContext(
             ip=f"203.0.113.{k + 1}" if k % 5 else f"2001:db8:0:{k:x}::1",

@@ -16,7 +16,7 @@ organization's calendar). The tasks are written anew on every run (times are rel
 M - M // 2 whose first escalation is due (deadline passed; they were reminded earlier, so they
 carry their level-0 record). The other N - M have every deadline at least an hour ahead.
 
-Then ``approvals.sla.run_scan()`` (what ``manage.py sla_scan`` and the Celery task call) is
+Then ``approvals.sla_scan.run_scan()`` (what ``manage.py sla_scan`` and the Celery task call) is
 called until a scan finds nothing to do, timed as a whole. The last stdout line is one JSON
 object; ``ok`` says whether exactly M records were created (each task and level once) with
 their audit rows, notifications and e-mail deliveries. E-mail tasks are queued to the broker
@@ -55,7 +55,8 @@ from django.utils import timezone  # noqa: E402
 from accounts.models import Role, RoleMembership, User  # noqa: E402
 from accounts.services import role_create  # noqa: E402
 from approvals.models import ApprovalTask, Assignment, EscalationRecord, TaskStatus  # noqa: E402
-from approvals.sla import run_scan, schedule_task_sla  # noqa: E402
+from approvals.sla import schedule_task_sla  # noqa: E402
+from approvals.sla_scan import run_scan  # noqa: E402
 from auditlogs.models import AuditLog  # noqa: E402
 from notifications.models import EmailDelivery, Notification  # noqa: E402
 from organizations import services as org_services  # noqa: E402

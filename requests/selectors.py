@@ -5,10 +5,10 @@ from __future__ import annotations
 import uuid
 
 from django.db.models import Exists, OuterRef, Prefetch, Q, QuerySet
-from django.utils import timezone
 
 from accounts.catalog import REQUESTS_VIEW_ALL
-from approvals.models import ApprovalTask, Assignment, Delegation
+from approvals.models import ApprovalTask, Assignment
+from approvals.selectors import delegated_assignment_q, delegators_of
 from approvals.sla import overdue_request_exists, parse_overdue_param, request_escalation_level
 from auditlogs.models import AuditLog
 from core.exceptions import NotFound
@@ -22,27 +22,6 @@ def _as_uuid(value):
         return None
 
 
-def delegators_of(user, *, at=None) -> list[Delegation]:
-    """Delegations in force now that make ``user`` act for someone."""
-    at = at or timezone.now()
-    return list(
-        Delegation.objects.filter(
-            organization_id=user.organization_id, to_user=user, starts_at__lte=at, ends_at__gt=at
-        ).select_related("from_user")
-    )
-
-
-def _delegated_assignment_q(delegations, *, request_path: str) -> Q:
-    """Assignments (active) of the people who delegate to the caller, within each delegation's scope."""
-    q = Q(pk__in=[])
-    for d in delegations:
-        part = Q(assignee_id=d.from_user_id, is_active=True)
-        if d.workflow_id:
-            part &= Q(**{f"{request_path}definition_id": d.workflow_id})
-        q |= part
-    return q
-
-
 def participation_q(user) -> Q:
     """Requests ``user`` takes part in: requester, any assignee (past too), acting-for, or delegate."""
     assigned = Assignment.objects.filter(task__request=OuterRef("pk")).filter(Q(assignee=user) | Q(on_behalf_of=user))
@@ -50,7 +29,7 @@ def participation_q(user) -> Q:
     delegations = delegators_of(user)
     if delegations:
         delegated = Assignment.objects.filter(task__request=OuterRef("pk")).filter(
-            _delegated_assignment_q(delegations, request_path="task__request__")
+            delegated_assignment_q(delegations, request_path="task__request__")
         )
         q |= Q(Exists(delegated))
     return q

@@ -1,7 +1,7 @@
-"""Request transitions. Each is one transaction that locks the request row first, then decides.
+"""Requests: create and edit, comments and attachments. Each is one transaction.
 
-The audit rows and notifications of a transition are collected in an ``Effects`` and written
-by ``effects.flush()`` as the last statement of the transaction (the one hook per transition).
+The status transitions (submit, withdraw, cancel, resubmit, decisions) are the lifecycle's:
+``approvals.lifecycle.services``. Audit rows and notifications go through its ``Outbox``.
 """
 
 from __future__ import annotations
@@ -15,49 +15,19 @@ import uuid
 from django.conf import settings
 from django.db import transaction
 from django.db.models import F
-from django.utils import timezone
 
-from accounts.catalog import REQUESTS_CANCEL_ANY, REQUESTS_CREATE
-from approvals import engine, routing
-from approvals.models import Assignment, TaskStatus
-from core.exceptions import Forbidden, InvalidTransition, NotFound, ValidationFailed
-from notifications.models import Kind
-from requests import selectors
-from requests.locks import lock_request
-from requests.models import Attachment, Comment, Request, RequestStatus
+from accounts.catalog import REQUESTS_CREATE
+from approvals.lifecycle import actions, checks
+from approvals.lifecycle import events as ev
+from approvals.lifecycle.locks import lock_request
+from approvals.lifecycle.services import locked_request_for
+from approvals.lifecycle.transitions import check_request
+from approvals.models import Assignment
+from core.exceptions import Forbidden, ValidationFailed
+from requests.models import Attachment, Comment, Request
 from requests.validation import validate_form
 from workflows.models import WorkflowDefinition
 from workflows.selectors import published_version_for
-
-EDITABLE = (RequestStatus.DRAFT, RequestStatus.CHANGES_REQUESTED)
-WITHDRAWABLE = (RequestStatus.DRAFT, RequestStatus.PENDING, RequestStatus.CHANGES_REQUESTED)
-CANCELLABLE = (RequestStatus.PENDING, RequestStatus.CHANGES_REQUESTED)
-
-
-def _invalid(request: Request, action: str) -> InvalidTransition:
-    return InvalidTransition(
-        f"Cannot {action} a request that is {request.status}.",
-        details={"status": [request.status]},
-    )
-
-
-def _locked_for(actor, request_id) -> Request:
-    """Lock the request, then check the actor may see it (404 otherwise, as if it did not exist)."""
-    try:
-        uuid.UUID(str(request_id))
-    except (TypeError, ValueError, AttributeError):
-        raise NotFound("Request not found.") from None
-    request = lock_request(request_id)
-    if actor is not None and (
-        request.organization_id != actor.organization_id or not selectors.can_view(user=actor, request=request)
-    ):
-        raise NotFound("Request not found.")
-    return request
-
-
-def _require_requester(actor, request: Request, action: str) -> None:
-    if actor is None or request.requester_id != actor.pk:
-        raise Forbidden(f"Only the requester can {action} this request.")
 
 
 def _prefix(definition: WorkflowDefinition) -> str:
@@ -79,24 +49,6 @@ def _next_reference(definition: WorkflowDefinition) -> str:
             return reference
 
 
-def _submit(request: Request, actor, effects: engine.Effects) -> None:
-    validate_form(request.workflow_version.form_schema, request.data)
-    before = request.status
-    request.status = RequestStatus.PENDING
-    request.submitted_at = timezone.now()
-    request.department_id = request.requester.department_id
-    request.save(update_fields=["status", "submitted_at", "department", "updated_at"])
-    effects.audit("request.submitted", request, {"status": [before, RequestStatus.PENDING], "round": request.round})
-    effects.notify(
-        request.requester,
-        Kind.REQUEST_SUBMITTED,
-        f"{request.reference} was submitted",
-        body=request.title,
-        request=request,
-    )
-    engine.activate_from(request, stage=0, effects=effects)
-
-
 def request_create(*, actor, workflow, title: str, data: dict, submit: bool = False) -> Request:
     if not actor.has_code(REQUESTS_CREATE):
         raise Forbidden("You may not create requests.")
@@ -106,7 +58,7 @@ def request_create(*, actor, workflow, title: str, data: dict, submit: bool = Fa
         raise ValidationFailed(details={"title": ["This field is required."]})
     data = {} if data is None else data
     validate_form(version.form_schema, data, partial=not submit)
-    effects = engine.Effects(actor=actor)
+    outbox = ev.Outbox(actor=actor)
     with transaction.atomic():
         request = Request.objects.create(
             organization_id=actor.organization_id,
@@ -118,25 +70,25 @@ def request_create(*, actor, workflow, title: str, data: dict, submit: bool = Fa
             data=data,
             reference=_next_reference(version.definition),
         )
-        request = lock_request(request.pk)
-        effects.audit(
-            "request.created",
-            request,
-            {"reference": request.reference, "workflow": version.definition.key, "version": version.number},
+        request = lock_request(organization_id=actor.organization_id, pk=request.pk)
+        outbox.emit(
+            ev.RequestCreated(
+                request,
+                {"reference": request.reference, "workflow": version.definition.key, "version": version.number},
+            )
         )
-        if submit:
-            _submit(request, actor, effects)
-        effects.flush()
+        if submit:  # the data was validated in full above
+            actions.do_submit(request, outbox=outbox)
+        outbox.flush()
     return request
 
 
 def request_update(*, actor, request_id, title: str | None = None, data: dict | None = None) -> Request:
-    effects = engine.Effects(actor=actor)
+    outbox = ev.Outbox(actor=actor)
     with transaction.atomic():
-        request = _locked_for(actor, request_id)
-        _require_requester(actor, request, "edit")
-        if request.status not in EDITABLE:
-            raise _invalid(request, "edit")
+        request = locked_request_for(actor, request_id)
+        checks.check_requester(actor, request, "edit")
+        check_request(request, "edit")
         changes = {}
         if title is not None:
             title = title.strip()
@@ -152,105 +104,8 @@ def request_update(*, actor, request_id, title: str | None = None, data: dict | 
                 request.data = data
         if changes:
             request.save(update_fields=["title", "data", "updated_at"])
-            effects.audit("request.updated", request, changes)
-        effects.flush()
-    return request
-
-
-def request_submit(*, actor, request_id) -> Request:
-    effects = engine.Effects(actor=actor)
-    with transaction.atomic():
-        request = _locked_for(actor, request_id)
-        _require_requester(actor, request, "submit")
-        if request.status != RequestStatus.DRAFT:
-            raise _invalid(request, "submit")
-        _submit(request, actor, effects)
-        effects.flush()
-    return request
-
-
-def request_withdraw(*, actor, request_id) -> Request:
-    effects = engine.Effects(actor=actor)
-    with transaction.atomic():
-        request = _locked_for(actor, request_id)
-        _require_requester(actor, request, "withdraw")
-        if request.status not in WITHDRAWABLE:
-            raise _invalid(request, "withdraw")
-        engine.close_request(request, RequestStatus.WITHDRAWN, effects)
-        effects.flush()
-    return request
-
-
-def request_cancel(*, actor, request_id, reason: str = "") -> Request:
-    effects = engine.Effects(actor=actor)
-    with transaction.atomic():
-        request = _locked_for(actor, request_id)
-        if actor is not None and not actor.has_code(REQUESTS_CANCEL_ANY):
-            raise Forbidden("Cancelling needs the requests.cancel_any permission.")
-        if request.status not in CANCELLABLE:
-            raise _invalid(request, "cancel")
-        engine.close_request(request, RequestStatus.CANCELLED, effects, comment=reason)
-        effects.flush()
-    return request
-
-
-def resume_stage(request: Request) -> tuple[int, bool]:
-    """(stage to start at, restarted) for a resubmission (DESIGN §3).
-
-    Resume at the stage that asked for changes, unless the (new) data changes which steps
-    of the earlier stages apply (conditions evaluated anew): then restart at stage 1.
-    """
-    returned = request.returned_from_stage
-    if not returned:
-        return 0, True
-    earlier = {s.stage for s in routing.steps_of(request.workflow_version) if s.stage < returned}
-    if not earlier:
-        return returned, False
-    standing = engine.standing_tasks(request)
-    applied_before = {
-        step_id for step_id, task in standing.items() if task.stage < returned and task.status != TaskStatus.SKIPPED
-    }
-    applies_now = routing.applicable_step_ids(
-        request.workflow_version, stages=earlier, requester=request.requester, data=request.data
-    )
-    if applied_before != applies_now:
-        return 0, True
-    return returned, False
-
-
-def request_resubmit(*, actor, request_id, data: dict | None = None, title: str | None = None) -> Request:
-    effects = engine.Effects(actor=actor)
-    with transaction.atomic():
-        request = _locked_for(actor, request_id)
-        _require_requester(actor, request, "resubmit")
-        if request.status != RequestStatus.CHANGES_REQUESTED:
-            raise _invalid(request, "resubmit")
-        changes: dict = {}
-        if title is not None and title.strip() and title.strip() != request.title:
-            changes["title"] = [request.title, title.strip()]
-            request.title = title.strip()[:300]
-        if data is not None and data != request.data:
-            changes["data"] = [request.data, data]
-            request.data = data
-        validate_form(request.workflow_version.form_schema, request.data)
-        stage, restarted = resume_stage(request)
-        before_round = request.round
-        request.round = before_round + 1
-        request.status = RequestStatus.PENDING
-        request.returned_from_stage = None
-        request.submitted_at = timezone.now()
-        request.save()
-        changes.update(
-            {
-                "status": [RequestStatus.CHANGES_REQUESTED, RequestStatus.PENDING],
-                "round": [before_round, request.round],
-                "restarted": restarted,
-                "resume_stage": stage or None,
-            }
-        )
-        effects.audit("request.resubmitted", request, changes)
-        engine.activate_from(request, stage=stage, effects=effects)
-        effects.flush()
+            outbox.emit(ev.RequestUpdated(request, changes))
+        outbox.flush()
     return request
 
 
@@ -271,24 +126,20 @@ def comment_add(*, actor, request_id, body: str) -> Comment:
     body = (body or "").strip()
     if not body:
         raise ValidationFailed(details={"body": ["This field is required."]})
-    effects = engine.Effects(actor=actor)
+    outbox = ev.Outbox(actor=actor)
     with transaction.atomic():
-        request = _locked_for(actor, request_id)
+        request = locked_request_for(actor, request_id)
         comment = Comment.objects.create(
             organization_id=request.organization_id, request=request, author=actor, body=body, round=request.round
         )
-        for user in participants(request):
-            if user.pk != actor.pk:
-                effects.notify(
-                    user,
-                    Kind.REQUEST_COMMENTED,
-                    f"{actor.get_full_name()} commented on {request.reference}",
-                    body=body[:500],
-                    request=request,
-                    data={"comment": str(comment.pk)},
-                )
-        effects.audit("comment.added", comment, {"request": str(request.pk), "body": body})
-        effects.flush()
+        text = {"author": actor.get_full_name(), "message": body[:500]}
+        outbox.emit(
+            ev.CommentAdded(
+                comment, {"request": str(request.pk), "body": body}, request=request, data={"comment": str(comment.pk)}
+            ),
+            *(ev.Notice(user, text) for user in participants(request) if user.pk != actor.pk),
+        )
+        outbox.flush()
     return comment
 
 
@@ -337,9 +188,9 @@ def attachment_add(*, actor, request_id, file) -> Attachment:
     for chunk in file.chunks():
         digest.update(chunk)
     file.seek(0)
-    effects = engine.Effects(actor=actor)
+    outbox = ev.Outbox(actor=actor)
     with transaction.atomic():
-        request = _locked_for(actor, request_id)
+        request = locked_request_for(actor, request_id)
         attachment = Attachment(
             id=uuid.uuid4(),
             organization_id=request.organization_id,
@@ -354,18 +205,19 @@ def attachment_add(*, actor, request_id, file) -> Attachment:
         attachment.file.save(str(attachment.id), file, save=False)
         try:
             attachment.save(force_insert=True)
-            effects.audit(
-                "attachment.added",
-                attachment,
-                {
-                    "request": str(request.pk),
-                    "name": attachment.name,
-                    "size": attachment.size,
-                    "content_type": content_type,
-                    "sha256": attachment.sha256,
-                },
+            outbox.emit(
+                ev.AttachmentAdded(
+                    attachment,
+                    {
+                        "request": str(request.pk),
+                        "name": attachment.name,
+                        "size": attachment.size,
+                        "content_type": content_type,
+                        "sha256": attachment.sha256,
+                    },
+                )
             )
-            effects.flush()
+            outbox.flush()
         except Exception:
             attachment.file.delete(save=False)
             raise

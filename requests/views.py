@@ -13,6 +13,7 @@ from rest_framework.response import Response
 
 from accounts.catalog import REQUESTS_CREATE
 from approvals import routing
+from approvals.lifecycle import services as lifecycle
 from core.api import OrgScopedViewMixin
 from core.exceptions import NotFound, ValidationFailed
 from core.idempotency import idempotent
@@ -117,14 +118,14 @@ class RequestViewSet(OrgScopedViewMixin, mixins.ListModelMixin, viewsets.Generic
     @action(detail=True, methods=["post"])
     @idempotent
     def submit(self, request, pk=None):
-        services.request_submit(actor=request.user, request_id=pk)
+        lifecycle.request_submit(actor=request.user, request_id=pk)
         return self._detail(pk)
 
     @extend_schema(request=None, responses={200: RequestDetailSerializer})
     @action(detail=True, methods=["post"])
     @idempotent
     def withdraw(self, request, pk=None):
-        services.request_withdraw(actor=request.user, request_id=pk)
+        lifecycle.request_withdraw(actor=request.user, request_id=pk)
         return self._detail(pk)
 
     @extend_schema(request=CancelSerializer, responses={200: RequestDetailSerializer})
@@ -133,7 +134,7 @@ class RequestViewSet(OrgScopedViewMixin, mixins.ListModelMixin, viewsets.Generic
     def cancel(self, request, pk=None):
         s = CancelSerializer(data=request.data)
         s.is_valid(raise_exception=True)
-        services.request_cancel(actor=request.user, request_id=pk, reason=s.validated_data["reason"])
+        lifecycle.request_cancel(actor=request.user, request_id=pk, reason=s.validated_data["reason"])
         return self._detail(pk)
 
     @extend_schema(request=ResubmitSerializer, responses={200: RequestDetailSerializer})
@@ -142,7 +143,7 @@ class RequestViewSet(OrgScopedViewMixin, mixins.ListModelMixin, viewsets.Generic
     def resubmit(self, request, pk=None):
         s = ResubmitSerializer(data=request.data)
         s.is_valid(raise_exception=True)
-        services.request_resubmit(actor=request.user, request_id=pk, **s.validated_data)
+        lifecycle.request_resubmit(actor=request.user, request_id=pk, **s.validated_data)
         return self._detail(pk)
 
     @extend_schema(responses={200: TimelineEntrySerializer(many=True)})

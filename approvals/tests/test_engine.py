@@ -3,9 +3,13 @@
 from datetime import timedelta
 
 import pytest
+from django.db import transaction
 from django.utils import timezone
 
-from approvals import services
+from approvals.lifecycle import services as lifecycle
+from approvals.lifecycle.actions import do_add_assignee, do_settle
+from approvals.lifecycle.events import Outbox
+from approvals.lifecycle.locks import lock_task
 from approvals.models import ApprovalTask, Assignment, Delegation, TaskStatus
 from auditlogs.models import AuditLog
 from core.testing import api_client, error_code, make_user
@@ -405,16 +409,26 @@ def test_reassign_by_assignee_and_admin(org, p):
     assert r.status_code == 409
 
 
+def as_system(task, action, **kwargs):
+    """Run a lifecycle action as the system does (the SLA scan): lock, act, flush; no actor."""
+    outbox = Outbox(actor=None)
+    with transaction.atomic():
+        request, locked = lock_task(organization_id=task.organization_id, task_id=task.pk)
+        out = action(request, locked, outbox=outbox, **kwargs)
+        outbox.flush()
+    return out, locked
+
+
 def test_add_assignee_and_system_decision(org, p):
     v = make_flow(org, [user_step(1, "M", p.mark, mode="all")])
     rid = submit(p.alice, v)["id"]
     task = open_task(rid)
-    a = services.task_add_assignee(actor=None, task_id=task.pk, user=p.carl, system=True)
+    a, _ = as_system(task, do_add_assignee, target=p.carl, reason="escalation")
     assert a.reason == "escalation"
-    assert services.task_add_assignee(actor=None, task_id=task.pk, user=p.carl, system=True).pk == a.pk
+    assert lifecycle.task_add_assignee(actor=p.admin, task_id=task.pk, user=p.carl).pk == a.pk  # idempotent
     decide(p.mark, task)
     assert status(rid) == "pending"  # carl must approve too (all)
-    t = services.task_decide(actor=None, task_id=task.pk, decision="approve", system=True)
+    _, t = as_system(task, do_settle, value="approved", comment="")
     assert t.status == "approved" and status(rid) == "approved"
     row = AuditLog.objects.filter(action="task.approved").order_by("-sequence").first()
     assert row.actor_id is None and row.changes["system"] is True

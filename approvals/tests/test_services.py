@@ -4,9 +4,9 @@ import datetime as dt
 
 import pytest
 
-from approvals import services
+from approvals.lifecycle import services as lifecycle
 from approvals.models import ApprovalTask, Assignment, TaskStatus
-from approvals.sla import run_scan
+from approvals.sla_scan import run_scan
 from approvals.tests.test_engine import decide, delegate, open_task, submit
 from approvals.tests.test_sla_support import make_sla_task
 from auditlogs.models import AuditLog
@@ -72,7 +72,7 @@ def test_reassign_and_add_assignee_refuse_who_may_not_decide(org, p):
         r = api_client(p.admin).post(f"/api/v1/tasks/{task.pk}/reassign/", {"user": str(who.pk)}, format="json")
         assert r.status_code == 400 and "user" in r.json()["error"]["details"]
         with pytest.raises(ValidationFailed):
-            services.task_add_assignee(actor=p.admin, task_id=task.pk, user=who)
+            lifecycle.task_add_assignee(actor=p.admin, task_id=task.pk, user=who)
     assert set(task.assignments.filter(is_active=True).values_list("assignee_id", flat=True)) == {p.mark.pk}
     moved = AuditLog.objects.filter(action__in=["task.reassigned", "task.assigned"], changes__assignee=str(p.alice.pk))
     assert not moved.exists()

@@ -4,7 +4,8 @@ import zoneinfo
 from django.core.management import call_command
 
 from approvals.models import ApprovalTask, Assignment, EscalationRecord, TaskStatus
-from approvals.sla import is_task_overdue, overdue_request_exists, overdue_task_q, run_scan, schedule_task_sla
+from approvals.sla import is_task_overdue, overdue_request_exists, overdue_task_q, schedule_task_sla
+from approvals.sla_scan import run_scan
 from approvals.tasks import sla_scan
 from approvals.tests.test_sla_support import make_sla_task
 from auditlogs.models import AuditLog

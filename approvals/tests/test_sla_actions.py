@@ -5,7 +5,7 @@ import datetime as dt
 import pytest
 
 from approvals.models import ApprovalTask, Assignment, EscalationRecord, TaskStatus
-from approvals.sla import run_scan
+from approvals.sla_scan import run_scan
 from approvals.tests.test_sla_support import make_sla_task
 from auditlogs.models import AuditLog
 from requests.models import Request

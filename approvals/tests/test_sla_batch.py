@@ -12,7 +12,7 @@ from django.test.utils import CaptureQueriesContext
 
 from approvals import sla_scan
 from approvals.models import ApprovalTask, EscalationRecord, TaskStatus
-from approvals.sla import run_scan
+from approvals.sla_scan import run_scan
 from approvals.tests.test_sla_support import make_sla_task
 from auditlogs.models import AuditLog
 from notifications.models import EmailDelivery, Notification

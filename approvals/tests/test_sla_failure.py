@@ -15,7 +15,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
 from approvals.models import ApprovalTask, EscalationRecord, TaskStatus
-from approvals.sla import claim_batch, escalation_candidates, reminder_candidates, run_scan
+from approvals.sla_scan import claim_batch, escalation_candidates, reminder_candidates, run_scan
 from approvals.tests.test_sla_support import make_sla_task
 from auditlogs.models import AuditLog
 from core.testing import make_org, make_user

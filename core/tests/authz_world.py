@@ -28,6 +28,7 @@ class World:
 
 def build_world() -> World:
     from approvals import services as approval_services
+    from approvals.lifecycle import services as lifecycle
     from approvals.models import ApprovalTask, TaskStatus
     from auditlogs.models import AuditLog
     from notifications.models import Notification
@@ -70,7 +71,7 @@ def build_world() -> World:
         actor=alice, workflow="purchase-request", title="Returned", data={"amount": 20, "vendor": "Y"}, submit=True
     )
     returned_task = ApprovalTask.objects.get(request=returned, status=TaskStatus.PENDING)
-    approval_services.task_decide(actor=mark, task_id=returned_task.pk, decision="request_changes", comment="more")
+    lifecycle.task_decide(actor=mark, task_id=returned_task.pk, decision="request_changes", comment="more")
     o["returned"] = returned
     o["comment"] = request_services.comment_add(actor=alice, request_id=o["request"].pk, body="Please hurry")
     o["attachment"] = request_services.attachment_add(

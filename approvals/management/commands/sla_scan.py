@@ -1,6 +1,6 @@
 from django.core.management.base import BaseCommand
 
-from approvals.sla import run_scan
+from approvals.sla_scan import run_scan
 
 
 class Command(BaseCommand):

@@ -1,70 +1,34 @@
-"""The approval engine's shared steps, called by the transition services with the request row locked.
+"""The engine's shared steps, run by the ``do_*`` actions with the request row locked.
 
-- ``Effects`` collects a transition's audit rows and notifications; the service calls
-  ``effects.flush()`` once, last in its transaction (audit_record takes the org's chain lock).
 - ``activate_from`` opens the next stage that has a step to decide (skipping the others,
   approving the request when none remains).
-- ``apply_decision`` records one decision and settles the task by its mode.
+- ``add_assignments`` gives people a place on a task.
+- ``task_outcome`` / ``settle_task`` settle a task by its mode.
 - ``after_task_settled`` moves the request on (next stage, rejected, changes requested).
-- ``close_request`` ends a request and cancels its open tasks.
+- ``close_request`` ends a request (from a state its table allows) and cancels its open tasks.
 
-Nothing here opens a transaction or takes locks: the callers own both.
+Nothing here opens a transaction or takes locks: the callers own both. Every write emits its
+event into the caller's ``Outbox``.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-
 from django.utils import timezone
 
-from approvals import routing, sla
+from approvals import routing
+from approvals.lifecycle import events as ev
+from approvals.lifecycle.transitions import check_request, check_task
 from approvals.models import ApprovalTask, Assignment, Decision, TaskStatus
-from auditlogs.services import audit_records
-from notifications.models import Kind
-from notifications.services import notify_many
+from approvals.sla import schedule_task_sla
 from requests.models import Request, RequestStatus
 from workflows.models import ApprovalMode, OnReject
-
-# --- effects -------------------------------------------------------------------------------
-
-
-@dataclass
-class Effects:
-    """Audit rows and notifications of one transition, written together at the end of its transaction."""
-
-    actor: object = None
-    audits: list[dict] = field(default_factory=list)
-    notifications: list[dict] = field(default_factory=list)
-
-    def audit(self, action: str, target, changes: dict | None = None, *, actor=...):
-        self.audits.append(
-            {
-                "action": action,
-                "actor": self.actor if actor is ... else actor,
-                "organization": target.organization_id,
-                "target": target,
-                "changes": changes or {},
-            }
-        )
-
-    def notify(self, recipient, kind: str, title: str, *, body: str = "", request=None, data=None):
-        if recipient is None:
-            return
-        self.notifications.append(
-            {"recipient": recipient, "kind": kind, "title": title, "body": body, "request": request, "data": data}
-        )
-
-    def flush(self) -> None:
-        notify_many(self.notifications)
-        audit_records(self.audits)  # last: the chain lock is held until commit
-        self.audits, self.notifications = [], []
 
 
 def _uid(user) -> str | None:
     return str(user.pk) if user is not None else None
 
 
-# --- activation ------------------------------------------------------------------------------
+# --- reads the engine decides on ----------------------------------------------------------------
 
 
 def standing_tasks(request: Request) -> dict:
@@ -88,7 +52,10 @@ def standing_deciders(request: Request, *, before_stage: int) -> set:
     return ids
 
 
-def _create_skipped(request: Request, step, effects: Effects, reason: str) -> ApprovalTask:
+# --- activation ------------------------------------------------------------------------------
+
+
+def _create_skipped(request: Request, step, outbox: ev.Outbox, reason: str) -> ApprovalTask:
     now = timezone.now()
     task = ApprovalTask.objects.create(
         organization_id=request.organization_id,
@@ -101,20 +68,23 @@ def _create_skipped(request: Request, step, effects: Effects, reason: str) -> Ap
         activated_at=now,
         completed_at=now,
     )
-    effects.audit(
-        "task.skipped",
-        task,
-        {"request": str(request.pk), "step": step.name, "stage": step.stage, "round": request.round, "reason": reason},
+    outbox.emit(
+        ev.TaskSkipped(
+            task,
+            {
+                "request": str(request.pk),
+                "step": step.name,
+                "stage": step.stage,
+                "round": request.round,
+                "reason": reason,
+            },
+        )
     )
     return task
 
 
-def add_assignment(task: ApprovalTask, approver: routing.Approver, effects: Effects, *, request: Request) -> Assignment:
-    return add_assignments(task, [approver], effects, request=request)[0]
-
-
 def add_assignments(
-    task: ApprovalTask, approvers: list[routing.Approver], effects: Effects, *, request: Request
+    task: ApprovalTask, approvers: list[routing.Approver], outbox: ev.Outbox, *, request: Request
 ) -> list[Assignment]:
     """Assign ``approvers`` to ``task`` (one insert however many there are), audited and notified."""
     assignments = Assignment.objects.bulk_create(
@@ -130,29 +100,26 @@ def add_assignments(
         ]
     )
     for approver in approvers:
-        effects.audit(
-            "task.assigned",
-            task,
-            {
-                "request": str(request.pk),
-                "assignee": _uid(approver.user),
-                "assignee_email": approver.user.email,
-                "on_behalf_of": _uid(approver.on_behalf_of),
-                "reason": approver.reason,
-            },
-        )
-        effects.notify(
-            approver.user,
-            Kind.TASK_ASSIGNED,
-            f"{request.reference}: {task.step.name} needs your decision",
-            body=request.title + (f" (acting for {approver.on_behalf_of.email})" if approver.on_behalf_of else ""),
-            request=request,
-            data={"task": str(task.pk)},
+        acting = f" (acting for {approver.on_behalf_of.email})" if approver.on_behalf_of else ""
+        outbox.emit(
+            ev.TaskAssigned(
+                task,
+                {
+                    "request": str(request.pk),
+                    "assignee": _uid(approver.user),
+                    "assignee_email": approver.user.email,
+                    "on_behalf_of": _uid(approver.on_behalf_of),
+                    "reason": approver.reason,
+                },
+                request=request,
+                data={"task": str(task.pk)},
+            ),
+            ev.Notice(approver.user, {"step": task.step.name, "message": request.title + acting}),
         )
     return assignments
 
 
-def _activate_step(request: Request, plan: routing.StepPlan, effects: Effects) -> ApprovalTask:
+def _activate_step(request: Request, plan: routing.StepPlan, outbox: ev.Outbox) -> ApprovalTask:
     step = plan.step
     task = ApprovalTask(
         organization_id=request.organization_id,
@@ -164,23 +131,21 @@ def _activate_step(request: Request, plan: routing.StepPlan, effects: Effects) -
         activated_at=timezone.now(),
     )
     task.organization = request.organization
-    sla.schedule_task_sla(task=task)
+    schedule_task_sla(task=task)
     task.save(force_insert=True)
     if plan.fallback_reason:
-        effects.audit(
-            "task.fallback_admins",
-            task,
-            {"request": str(request.pk), "step": step.name, "reason": plan.fallback_reason},
+        outbox.emit(
+            ev.TaskFallbackAdmins(task, {"request": str(request.pk), "step": step.name, "reason": plan.fallback_reason})
         )
     if plan.condition_error:
-        effects.audit(
-            "task.condition_error", task, {"request": str(request.pk), "step": step.name, "error": plan.condition_error}
+        outbox.emit(
+            ev.TaskConditionError(task, {"request": str(request.pk), "step": step.name, "error": plan.condition_error})
         )
-    add_assignments(task, plan.approvers, effects, request=request)
+    add_assignments(task, plan.approvers, outbox, request=request)
     return task
 
 
-def activate_from(request: Request, *, stage: int, effects: Effects) -> int | None:
+def activate_from(request: Request, *, stage: int, outbox: ev.Outbox) -> int | None:
     """Activate the first stage >= ``stage`` with a step that applies; approve the request if none.
 
     Returns the activated stage (or None when the request was approved). Stages passed over
@@ -203,52 +168,53 @@ def activate_from(request: Request, *, stage: int, effects: Effects) -> int | No
         )
         for step_plan in plan.steps:
             if not step_plan.applies:
-                _create_skipped(request, step_plan.step, effects, step_plan.skip_reason)
+                _create_skipped(request, step_plan.step, outbox, step_plan.skip_reason)
         if plan.skipped:
             continue
         for step_plan in plan.steps:
             if step_plan.applies:
-                _activate_step(request, step_plan, effects)
+                _activate_step(request, step_plan, outbox)
         request.current_stage = number
         request.save(update_fields=["current_stage", "updated_at"])
         return number
-    close_request(request, RequestStatus.APPROVED, effects)
+    close_request(request, "approve", outbox)
     return None
 
 
 # --- closing ----------------------------------------------------------------------------------
 
 
-def cancel_open_tasks(request: Request, effects: Effects, *, reason: str) -> None:
+def cancel_open_tasks(request: Request, outbox: ev.Outbox, *, reason: str) -> None:
     now = timezone.now()
     for task in ApprovalTask.objects.filter(request=request, status=TaskStatus.PENDING).select_related("step"):
-        task.status = TaskStatus.CANCELLED
+        task.status = check_task(task, "cancel", request=request)
         task.outcome_reason = reason
         task.completed_at = now
         task.save(update_fields=["status", "outcome_reason", "completed_at", "updated_at"])
-        effects.audit(
-            "task.cancelled",
-            task,
-            {"request": str(request.pk), "status": [TaskStatus.PENDING, TaskStatus.CANCELLED], "reason": reason},
+        outbox.emit(
+            ev.TaskCancelled(
+                task,
+                {"request": str(request.pk), "status": [TaskStatus.PENDING, TaskStatus.CANCELLED], "reason": reason},
+            )
         )
 
 
-_CLOSE = {
-    RequestStatus.APPROVED: ("request.approved", Kind.REQUEST_APPROVED, "approved"),
-    RequestStatus.REJECTED: ("request.rejected", Kind.REQUEST_REJECTED, "rejected"),
-    RequestStatus.CHANGES_REQUESTED: ("request.changes_requested", Kind.CHANGES_REQUESTED, "returned for changes"),
-    RequestStatus.WITHDRAWN: ("request.withdrawn", None, "withdrawn"),
-    RequestStatus.CANCELLED: ("request.cancelled", None, "cancelled"),
+_CLOSED_EVENT = {
+    RequestStatus.APPROVED: ev.RequestApproved,
+    RequestStatus.REJECTED: ev.RequestRejected,
+    RequestStatus.CHANGES_REQUESTED: ev.RequestChangesRequested,
+    RequestStatus.WITHDRAWN: ev.RequestWithdrawn,
+    RequestStatus.CANCELLED: ev.RequestCancelled,
 }
 
 
 def close_request(
-    request: Request, status: str, effects: Effects, *, comment: str = "", returned_from_stage: int | None = None
+    request: Request, action: str, outbox: ev.Outbox, *, comment: str = "", returned_from_stage: int | None = None
 ) -> None:
-    """Move a request out of ``pending``/``draft``/``changes_requested``; cancel its open tasks."""
+    """Take ``request`` out of ``pending``/``draft``/``changes_requested`` by ``action``; cancel its open tasks."""
     before = request.status
-    action, kind, verb = _CLOSE[status]
-    cancel_open_tasks(request, effects, reason=f"request_{status}")
+    status = check_request(request, action)
+    cancel_open_tasks(request, outbox, reason=f"request_{status}")
     request.status = status
     fields = ["status", "updated_at"]
     if status == RequestStatus.CHANGES_REQUESTED:
@@ -263,69 +229,62 @@ def close_request(
         changes["comment"] = comment
     if returned_from_stage is not None:
         changes["returned_from_stage"] = returned_from_stage
-    effects.audit(action, request, changes)
-    if kind is not None:
-        effects.notify(
-            request.requester,
-            kind,
-            f"{request.reference} was {verb}",
-            body=comment or request.title,
-            request=request,
-        )
+    outbox.emit(
+        _CLOSED_EVENT[status](request, changes, request=request),
+        ev.Notice(request.requester, {"message": comment or request.title}),
+    )
 
 
 # --- decisions -----------------------------------------------------------------------------------
 
 
 def task_outcome(task: ApprovalTask) -> tuple[str | None, str]:
-    """(new task status or None while undecided, reason) from the active assignments and the step's mode."""
+    """(settling action or None while undecided, reason) from the active assignments and the step's mode."""
     assignments = [a for a in task.assignments.all() if a.is_active]
     decisions = [a.decision for a in assignments]
     approvals = decisions.count(Decision.APPROVED)
     rejections = decisions.count(Decision.REJECTED)
     undecided = decisions.count("")
     if Decision.CHANGES_REQUESTED in decisions:
-        return TaskStatus.REJECTED, "changes_requested"
+        return "reject", "changes_requested"
     mode = task.step.mode
     if mode == ApprovalMode.ANY:
         if approvals:
-            return TaskStatus.APPROVED, "approved"
+            return "approve", "approved"
         if rejections:
-            return TaskStatus.REJECTED, "rejected"
+            return "reject", "rejected"
         return None, ""
     if mode == ApprovalMode.ALL:
         if rejections:
-            return TaskStatus.REJECTED, "rejected"
+            return "reject", "rejected"
         if assignments and approvals == len(assignments):
-            return TaskStatus.APPROVED, "all_approved"
+            return "approve", "all_approved"
         return None, ""
     needed = task.step.quorum_count or 1
     if approvals >= needed:
-        return TaskStatus.APPROVED, "quorum_reached"
+        return "approve", "quorum_reached"
     if approvals + undecided < needed:
-        return TaskStatus.REJECTED, "quorum_unreachable"
+        return "reject", "quorum_unreachable"
     return None, ""
 
 
-def settle_task(task: ApprovalTask, status: str, reason: str) -> None:
-    task.status = status
+def settle_task(task: ApprovalTask, action: str, reason: str, *, request: Request) -> None:
+    task.status = check_task(task, action, request=request)
     task.outcome_reason = reason
     task.completed_at = timezone.now()
     task.save(update_fields=["status", "outcome_reason", "completed_at", "updated_at"])
 
 
-def after_task_settled(request: Request, task: ApprovalTask, effects: Effects, *, comment: str = "") -> None:
+def after_task_settled(request: Request, task: ApprovalTask, outbox: ev.Outbox, *, comment: str = "") -> None:
     """Move the request on once ``task`` has settled (the request row is locked by the caller)."""
     if task.status == TaskStatus.REJECTED:
         if task.outcome_reason == "changes_requested" or task.step.on_reject == OnReject.RETURN_TO_REQUESTER:
-            close_request(
-                request, RequestStatus.CHANGES_REQUESTED, effects, comment=comment, returned_from_stage=task.stage
-            )
+            close_request(request, "request_changes", outbox, comment=comment, returned_from_stage=task.stage)
         else:
-            close_request(request, RequestStatus.REJECTED, effects, comment=comment)
+            close_request(request, "reject", outbox, comment=comment)
         return
     open_in_stage = ApprovalTask.objects.filter(
         request=request, round=request.round, stage=task.stage, status=TaskStatus.PENDING
     ).exists()
     if not open_in_stage:
-        activate_from(request, stage=task.stage + 1, effects=effects)
+        activate_from(request, stage=task.stage + 1, outbox=outbox)

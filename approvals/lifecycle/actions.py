@@ -1,0 +1,212 @@
+"""``do_*``: the writes of each transition, run under the locks (``approvals.lifecycle.locks``)
+after the ``check_*`` functions passed. No access checks here: the caller decided who may; every
+state change is still checked against the transition tables, and every write emits its events
+into the caller's ``Outbox``.
+
+The public services (``approvals.lifecycle.services``) and the system paths (the SLA scan's
+actions) call these; nothing else writes ``Request.status``, ``ApprovalTask.status`` or an
+assignment's decision.
+"""
+
+from __future__ import annotations
+
+from django.utils import timezone
+
+from approvals import routing
+from approvals.lifecycle import engine
+from approvals.lifecycle import events as ev
+from approvals.lifecycle.locks import load_task
+from approvals.lifecycle.resubmit import resume_stage
+from approvals.lifecycle.transitions import check_request, check_task
+from approvals.models import ApprovalTask, Assignment, Decision, Delegation
+from requests.models import Request, RequestStatus
+
+_DECIDED_EVENT = {
+    Decision.APPROVED: ev.TaskApproved,
+    Decision.REJECTED: ev.TaskRejected,
+    Decision.CHANGES_REQUESTED: ev.TaskChangesRequested,
+}
+
+
+# --- requests --------------------------------------------------------------------------------
+
+
+def do_submit(request: Request, *, outbox: ev.Outbox) -> None:
+    """draft -> pending, then activate the first stage that applies."""
+    before = request.status
+    request.status = check_request(request, "submit")
+    request.submitted_at = timezone.now()
+    request.department_id = request.requester.department_id
+    request.save(update_fields=["status", "submitted_at", "department", "updated_at"])
+    outbox.emit(
+        ev.RequestSubmitted(request, {"status": [before, request.status], "round": request.round}, request=request),
+        ev.Notice(request.requester),
+    )
+    engine.activate_from(request, stage=0, outbox=outbox)
+
+
+def do_resubmit(request: Request, *, title: str | None, data: dict | None, outbox: ev.Outbox) -> None:
+    """changes_requested -> pending in a new round, starting where the workflow's resubmit policy says."""
+    status = check_request(request, "resubmit")
+    changes: dict = {}
+    if title is not None and title.strip() and title.strip() != request.title:
+        changes["title"] = [request.title, title.strip()]
+        request.title = title.strip()[:300]
+    if data is not None and data != request.data:
+        changes["data"] = [request.data, data]
+        request.data = data
+    stage, restarted = resume_stage(request)
+    before_round = request.round
+    request.round = before_round + 1
+    request.status = status
+    request.returned_from_stage = None
+    request.submitted_at = timezone.now()
+    request.save()
+    changes.update(
+        {
+            "status": [RequestStatus.CHANGES_REQUESTED, status],
+            "round": [before_round, request.round],
+            "restarted": restarted,
+            "resume_stage": stage or None,
+        }
+    )
+    outbox.emit(ev.RequestResubmitted(request, changes))
+    engine.activate_from(request, stage=stage, outbox=outbox)
+
+
+def do_close(request: Request, action: str, *, outbox: ev.Outbox, comment: str = "") -> None:
+    """withdraw / cancel: end the request, cancel its open tasks."""
+    engine.close_request(request, action, outbox, comment=comment)
+
+
+# --- tasks -----------------------------------------------------------------------------------
+
+
+def _record_decision(
+    request: Request,
+    task: ApprovalTask,
+    *,
+    value: str,
+    comment: str,
+    outbox: ev.Outbox,
+    settle: tuple[str | None, str],
+    on_behalf_of=None,
+    system: bool = False,
+) -> None:
+    """Settle the task when ``settle`` says so, audit the decision, move the request on."""
+    action, reason = settle
+    before = task.status
+    if action is not None:
+        engine.settle_task(task, action, reason, request=request)
+    outbox.emit(
+        _DECIDED_EVENT[value](
+            task,
+            {
+                "request": str(request.pk),
+                "step": task.step.name,
+                "decision": value,
+                "comment": comment,
+                "on_behalf_of": str(on_behalf_of) if on_behalf_of else None,
+                "system": system,
+                "status": [before, task.status],
+                "outcome": task.outcome_reason,
+            },
+        )
+    )
+    if action is not None:
+        engine.after_task_settled(request, task, outbox, comment=comment)
+
+
+def do_decide(
+    request: Request,
+    task: ApprovalTask,
+    *,
+    actor,
+    assignment: Assignment,
+    delegation: Delegation | None,
+    value: str,
+    comment: str,
+    outbox: ev.Outbox,
+) -> ApprovalTask:
+    """Record ``actor``'s decision on their ``assignment`` (or, through ``delegation``, in the delegator's
+    place); the task settles when its mode says so. Returns the task as changed."""
+    check_task(task, "decide", request=request)
+    if delegation is not None:
+        # The delegate decides in the delegator's place: recorded as acting for them.
+        assignment.is_active = False
+        assignment.save(update_fields=["is_active", "updated_at"])
+        assignment = Assignment.objects.create(
+            organization_id=task.organization_id,
+            task=task,
+            assignee=actor,
+            on_behalf_of_id=delegation.from_user_id,
+            reason="delegation",
+        )
+    assignment.decision = value
+    assignment.comment = comment
+    assignment.decided_at = timezone.now()
+    assignment.save(update_fields=["decision", "comment", "decided_at", "updated_at"])
+    if delegation is not None:  # otherwise the prefetched assignment was updated in place
+        task = load_task(task.pk)
+        task.request = request
+    _record_decision(
+        request,
+        task,
+        value=value,
+        comment=comment,
+        outbox=outbox,
+        settle=engine.task_outcome(task),
+        on_behalf_of=assignment.on_behalf_of_id,
+    )
+    return task
+
+
+def do_settle(request: Request, task: ApprovalTask, *, value: str, comment: str, outbox: ev.Outbox) -> None:
+    """Settle the whole task by the system (SLA ``auto_approve``/``auto_reject``), no assignee deciding."""
+    action = "approve" if value == Decision.APPROVED else "reject"
+    reason = "changes_requested" if value == Decision.CHANGES_REQUESTED else f"system_{value}"
+    _record_decision(request, task, value=value, comment=comment, outbox=outbox, settle=(action, reason), system=True)
+
+
+def do_reassign(
+    request: Request,
+    task: ApprovalTask,
+    *,
+    source: Assignment,
+    target,
+    reason: str,
+    outbox: ev.Outbox,
+    actor_id=None,
+) -> None:
+    """Move ``source``'s place on the task to ``target``; both are told (not the actor moving their own)."""
+    check_task(task, "reassign", request=request)
+    source.is_active = False
+    source.save(update_fields=["is_active", "updated_at"])
+    Assignment.objects.create(
+        organization_id=task.organization_id, task=task, assignee=target, reason=reason[:32] or "reassigned"
+    )
+    step = task.step.name
+    notices = [ev.Notice(target, {"step": step, "to": "to you"})]
+    if source.assignee_id != actor_id:
+        notices.append(ev.Notice(source.assignee, {"step": step, "to": f"to {target.email}"}))
+    outbox.emit(
+        ev.TaskReassigned(
+            task,
+            {
+                "request": str(request.pk),
+                "from": str(source.assignee_id),
+                "to": str(target.pk),
+                "to_email": target.email,
+                "reason": reason,
+            },
+            request=request,
+            data={"task": str(task.pk)},
+        ),
+        *notices,
+    )
+
+
+def do_add_assignee(request: Request, task: ApprovalTask, *, target, reason: str, outbox: ev.Outbox) -> Assignment:
+    """Give ``target`` a place on the task (SLA escalation, or an org admin)."""
+    check_task(task, "add_assignee", request=request)
+    return engine.add_assignments(task, [routing.Approver(user=target, reason=reason[:32])], outbox, request=request)[0]

@@ -1,0 +1,171 @@
+"""The public transitions: what the API views (and anything acting for a person) call.
+
+Each is one transaction: lock (``locks``), check (``checks``, ``transitions``), write
+(``actions.do_*``), then ``outbox.flush()`` last. System paths (the SLA scan) call the ``do_*``
+actions themselves, with their own locks: there is no ``system`` flag here.
+"""
+
+from __future__ import annotations
+
+from django.db import transaction
+
+from accounts.catalog import REQUESTS_CANCEL_ANY
+from approvals.lifecycle import actions, checks
+from approvals.lifecycle.events import Outbox
+from approvals.lifecycle.locks import load_task, lock_request, lock_task
+from approvals.lifecycle.transitions import check_request, check_task
+from approvals.models import ApprovalTask, Assignment
+from core.exceptions import ApplicationError, Forbidden
+from requests.models import Request
+from requests.validation import validate_form
+
+
+def locked_request_for(actor, request_id) -> Request:
+    """Lock the actor's organization's request, then check the actor may see it (404 otherwise)."""
+    request = lock_request(organization_id=actor.organization_id, pk=request_id)
+    checks.check_visible(actor, request)
+    return request
+
+
+# --- requests --------------------------------------------------------------------------------
+
+
+def request_submit(*, actor, request_id) -> Request:
+    outbox = Outbox(actor=actor)
+    with transaction.atomic():
+        request = locked_request_for(actor, request_id)
+        checks.check_requester(actor, request, "submit")
+        check_request(request, "submit")
+        validate_form(request.workflow_version.form_schema, request.data)
+        actions.do_submit(request, outbox=outbox)
+        outbox.flush()
+    return request
+
+
+def request_withdraw(*, actor, request_id) -> Request:
+    outbox = Outbox(actor=actor)
+    with transaction.atomic():
+        request = locked_request_for(actor, request_id)
+        checks.check_requester(actor, request, "withdraw")
+        check_request(request, "withdraw")
+        actions.do_close(request, "withdraw", outbox=outbox)
+        outbox.flush()
+    return request
+
+
+def request_cancel(*, actor, request_id, reason: str = "") -> Request:
+    outbox = Outbox(actor=actor)
+    with transaction.atomic():
+        request = locked_request_for(actor, request_id)
+        if not actor.has_code(REQUESTS_CANCEL_ANY):
+            raise Forbidden("Cancelling needs the requests.cancel_any permission.")
+        check_request(request, "cancel")
+        actions.do_close(request, "cancel", outbox=outbox, comment=reason)
+        outbox.flush()
+    return request
+
+
+def request_resubmit(*, actor, request_id, data: dict | None = None, title: str | None = None) -> Request:
+    outbox = Outbox(actor=actor)
+    with transaction.atomic():
+        request = locked_request_for(actor, request_id)
+        checks.check_requester(actor, request, "resubmit")
+        check_request(request, "resubmit")
+        validate_form(request.workflow_version.form_schema, request.data if data is None else data)
+        actions.do_resubmit(request, title=title, data=data, outbox=outbox)
+        outbox.flush()
+    return request
+
+
+# --- tasks -----------------------------------------------------------------------------------
+
+
+def task_decide(*, actor, task_id, decision: str, comment: str = "") -> ApprovalTask:
+    """Record ``actor``'s decision on a task: their own place on it, or a delegator's."""
+    value, comment = checks.check_decision(decision, comment)
+    outbox = Outbox(actor=actor)
+    with transaction.atomic():
+        request, task = lock_task(organization_id=actor.organization_id, task_id=task_id)
+        assignment = next((a for a in task.assignments.all() if a.is_active and a.assignee_id == actor.pk), None)
+        delegation = None
+        if assignment is None:
+            assignment, delegation = checks.delegation_for(actor, task, request)
+        if assignment is None:
+            checks.check_visible(actor, request, "Task")
+            raise Forbidden("You are not an assignee of this task.", code="not_assignee")
+        check_task(task, "decide", request=request)
+        checks.check_undecided(assignment, "You already decided this task.")
+        acting = {actor.pk} | ({assignment.on_behalf_of_id} if assignment.on_behalf_of_id else set())
+        if delegation is not None:
+            acting.add(delegation.from_user_id)
+        checks.check_may_decide(request, task, acting)
+        task = actions.do_decide(
+            request,
+            task,
+            actor=actor,
+            assignment=assignment,
+            delegation=delegation,
+            value=value,
+            comment=comment,
+            outbox=outbox,
+        )
+        outbox.flush()
+    return task  # as committed: its assignments and request were updated in place
+
+
+def task_reassign(*, actor, task_id, to_user, from_user=None, reason: str = "reassigned") -> ApprovalTask:
+    """Move one assignee's place on a pending task to another user (the assignee or an org admin)."""
+    outbox = Outbox(actor=actor)
+    with transaction.atomic():
+        request, task = lock_task(organization_id=actor.organization_id, task_id=task_id)
+        is_admin = checks.is_org_admin(actor)
+        own = next((a for a in task.assignments.all() if a.is_active and a.assignee_id == actor.pk), None)
+        if not is_admin and own is None:
+            checks.check_visible(actor, request, "Task")
+            raise Forbidden("Only an assignee or an org admin can reassign this task.", code="not_assignee")
+        check_task(task, "reassign", request=request)
+        target = checks.check_user_in_org(to_user, request.organization_id, "user")
+        source = checks.reassign_source(task, own=own, from_user=from_user, is_admin=is_admin)
+        checks.check_reassign_target(request, task, source, target)
+        actions.do_reassign(
+            request, task, source=source, target=target, reason=reason, outbox=outbox, actor_id=actor.pk
+        )
+        outbox.flush()
+    return load_task(task.pk)
+
+
+def task_add_assignee(*, actor, task_id, user, reason: str = "escalation") -> Assignment:
+    """An org admin adds a decider to a pending task. Idempotent per user."""
+    outbox = Outbox(actor=actor)
+    with transaction.atomic():
+        request, task = lock_task(organization_id=actor.organization_id, task_id=task_id)
+        if not checks.is_org_admin(actor):
+            raise Forbidden("Only an org admin can add an assignee.")
+        check_task(task, "add_assignee", request=request)
+        target = checks.check_user_in_org(user, request.organization_id, "user")
+        existing = next((a for a in task.assignments.all() if a.is_active and a.assignee_id == target.pk), None)
+        if existing is not None:
+            return existing
+        checks.check_assignable(request, task, target, "user")
+        assignment = actions.do_add_assignee(request, task, target=target, reason=reason, outbox=outbox)
+        outbox.flush()
+    return assignment
+
+
+def bulk_approve(*, actor, task_ids: list, comment: str = "") -> list[dict]:
+    """Approve each task in its own transaction; one failure does not undo the others."""
+    results = []
+    for task_id in task_ids:
+        try:
+            task = task_decide(actor=actor, task_id=task_id, decision="approve", comment=comment)
+            results.append({"task": str(task_id), "ok": True, "status": task.status})
+        except ApplicationError as exc:
+            results.append(
+                {
+                    "task": str(task_id),
+                    "ok": False,
+                    "status": None,
+                    "error": {"code": exc.code, "message": exc.message, "http_status": exc.status_code},
+                }
+            )
+    return results
