@@ -1,31 +1,15 @@
 """The builder in a real browser: Playwright for Python driving Debian's chromium (no browser download)."""
 
 import json
-import os
-from pathlib import Path
 
 import pytest
 
 from core.testing import PASSWORD, make_user
+from core.tests.browser import ARTIFACTS, chromium_page, needs_chromium
 from workflows.models import WorkflowDefinition
 from workflows.tests.factories import make_roles
 
-CHROMIUM = "/usr/bin/chromium"
-ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
-ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
-
-pytestmark = [
-    pytest.mark.browser,
-    pytest.mark.skipif(not os.path.exists(CHROMIUM), reason="Debian's chromium is not installed (/usr/bin/chromium)"),
-]
+pytestmark = [pytest.mark.browser, needs_chromium]
 
 SCHEMA = {
     "type": "object",
@@ -55,19 +39,8 @@ STEPS = [
 
 @pytest.fixture
 def browser_page():
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=ARGS)
-        page = browser.new_page(viewport={"width": 1600, "height": 1000})
-        page.set_default_timeout(15000)
-        try:
-            yield page
-        finally:
-            ARTIFACTS.mkdir(exist_ok=True)
-            page.screenshot(path=str(ARTIFACTS / "workflow-builder-last.png"), full_page=True)
-            (ARTIFACTS / "workflow-builder-last.html").write_text(page.content())
-            browser.close()
+    with chromium_page("workflow-builder-last") as page:
+        yield page
 
 
 def _fill_step(page, index, step):
