@@ -1,22 +1,23 @@
-from django.contrib import admin
+"""Users and roles in the admin: every write through accounts.services, as the API does (and so
+the same privilege checks: a refusal answers 403 and changes nothing)."""
+
+from django.contrib import admin, messages
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
 from django.contrib.auth.forms import AdminPasswordChangeForm, UserChangeForm, UserCreationForm
-from django.core.exceptions import PermissionDenied
+from django.contrib.auth.models import Group
 from django.db import transaction
 
-from accounts import privileges, services
+from accounts import services
 from accounts.catalog import ROLES_MANAGE
 from accounts.models import Role, RoleMembership, User
-from core.admin import OrgScopedAdmin
-from core.exceptions import Forbidden
+from core.admin import OrgScopedAdmin, call_service
 
+# What the user service changes; e-mail, organization and is_superuser have no service to change them.
+USER_EDITABLE = ["first_name", "last_name", "title", "department", "manager", "is_staff"]
+ROLE_EDITABLE = ["slug", "name", "description", "permissions"]
 
-def _guarded(check, **kwargs) -> None:
-    """The API's privilege checks, answered as the admin's 403 (the change view's transaction rolls back)."""
-    try:
-        check(**kwargs)
-    except Forbidden as exc:
-        raise PermissionDenied(exc.message) from None
+# Access comes from roles (accounts/catalog.py); Django's groups are not used, so not offered.
+admin.site.unregister(Group)
 
 
 class UserCreateForm(UserCreationForm):
@@ -49,7 +50,7 @@ class RoleMembershipInline(admin.TabularInline):
     autocomplete_fields: list[str] = []
 
     # Like every admin page, access comes from the role catalog (roles.manage), not Django's model
-    # permissions; what may be granted is checked on save (UserAdmin.save_formset).
+    # permissions; what may be granted is checked on save by the services (UserAdmin.save_formset).
     def _may_manage_roles(self, request, obj=None) -> bool:
         user = request.user
         return user.is_active and (user.is_superuser or (user.is_staff and user.has_code(ROLES_MANAGE)))
@@ -83,6 +84,7 @@ class UserAdmin(OrgScopedAdmin, DjangoUserAdmin):
     ]
     add_fieldsets = [(None, {"classes": ["wide"], "fields": ["email", "password1", "password2", "organization"]})]
     inlines = [RoleMembershipInline]
+    actions = ["deactivate_selected"]
 
     def get_fieldsets(self, request, obj=None):
         fieldsets = super().get_fieldsets(request, obj)
@@ -96,31 +98,54 @@ class UserAdmin(OrgScopedAdmin, DjangoUserAdmin):
         # Roles are given on the change page, once the user exists (the add page asks for the login only).
         return self.inlines if obj is not None else []
 
-    def save_model(self, request, obj, form, change):
-        stored = User.objects.filter(pk=obj.pk).first() if change else None
-        _guarded(
-            privileges.check_flags_change,
+    def get_readonly_fields(self, request, obj=None):
+        fields = list(super().get_readonly_fields(request, obj))
+        return [*fields, "email", "organization", "is_superuser"] if obj is not None else fields
+
+    def has_delete_permission(self, request, obj=None):
+        return False  # a user is deactivated (the API's DELETE), never removed: the history points at them
+
+    def create_via_service(self, request, form):
+        return call_service(
+            services.user_create,
             actor=request.user,
-            user=stored,
-            is_staff=obj.is_staff,
-            is_superuser=obj.is_superuser,
+            organization=self.organization_for(request, form),
+            email=form.cleaned_data["email"],
+            password=form.cleaned_data.get("password1") or None,
         )
-        super().save_model(request, obj, form, change)
-        if stored is not None and stored.is_active and not obj.is_active:
-            services.revoke_sessions(user=obj)  # deactivated here: every token dies, as via the API
+
+    def update_via_service(self, request, stored, form):
+        changed = self.changed(form, USER_EDITABLE)
+        if changed:
+            call_service(services.user_update, actor=request.user, user=stored, **changed)
+        if "is_active" in form.changed_data:
+            toggle = services.user_reactivate if form.cleaned_data["is_active"] else services.user_deactivate
+            call_service(toggle, actor=request.user, user=stored)
 
     def save_formset(self, request, form, formset, change):
-        if formset.model is RoleMembership:
-            granted = [
-                f.cleaned_data["role"]
-                for f in formset.forms
-                if f.has_changed() and f.cleaned_data.get("role") and not f.cleaned_data.get("DELETE")
-            ]
-            _guarded(privileges.check_roles_grantable, actor=request.user, roles=granted)
-        for inline_form in formset.forms:
-            if inline_form.instance and not inline_form.instance.organization_id:
-                inline_form.instance.organization_id = form.instance.organization_id
-        super().save_formset(request, form, formset, change)
+        """Role memberships through role_member_add/remove (and their privilege checks)."""
+        user = User.objects.get(pk=form.instance.pk)
+        for index, row in enumerate(formset.forms):
+            # The form already put its choice on ``row.instance``: the stored role is in ``initial``.
+            stored_id = row.initial.get("role") if index < formset.initial_form_count() else None
+            wanted = None if formset._should_delete_form(row) else row.cleaned_data.get("role")
+            if stored_id == getattr(wanted, "pk", None):
+                continue
+            if stored_id is not None:
+                stored = Role.objects.get(pk=stored_id)
+                call_service(services.role_member_remove, actor=request.user, role=stored, user=user)
+            if wanted is not None:
+                call_service(services.role_member_add, actor=request.user, role=wanted, user=user)
+        formset.new_objects, formset.changed_objects, formset.deleted_objects = [], [], []
+
+    @admin.action(description="Deactivate selected users")
+    def deactivate_selected(self, request, queryset):
+        count = 0
+        with transaction.atomic():  # all or none: a refusal (oneself) is reported by response_action
+            for user in queryset.filter(is_active=True):
+                call_service(services.user_deactivate, actor=request.user, user=user)
+                count += 1
+        self.message_user(request, f"Deactivated {count} user(s).", messages.SUCCESS)
 
 
 @admin.register(Role)
@@ -131,12 +156,16 @@ class RoleAdmin(OrgScopedAdmin):
     search_fields = ["slug", "name"]
     readonly_fields = ["is_builtin"]
 
-    def save_model(self, request, obj, form, change):
-        stored = Role.objects.filter(pk=obj.pk).values_list("permissions", flat=True).first() if change else None
-        _guarded(
-            privileges.check_role_codes_change,
+    def create_via_service(self, request, form):
+        return call_service(
+            services.role_create,
             actor=request.user,
-            before=stored or [],
-            after=obj.permissions or [],
+            organization=self.organization_for(request, form),
+            **{f: form.cleaned_data[f] for f in ROLE_EDITABLE},
         )
-        super().save_model(request, obj, form, change)
+
+    def update_via_service(self, request, stored, form):
+        call_service(services.role_update, actor=request.user, role=stored, **self.changed(form, ROLE_EDITABLE))
+
+    def delete_via_service(self, request, obj):
+        call_service(services.role_delete, actor=request.user, role=obj)

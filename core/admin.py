@@ -2,13 +2,62 @@
 
 Access to an admin page is granted by the role catalog (``admin_permission_code``),
 not by Django's per-model permissions, so there is one source of truth for RBAC.
-Every save and delete through the admin is audited.
+
+The admin is a client of the services: every create, change and delete goes through the
+same service as the API (validation, audit action names and side effects identical). A model
+admin that allows writes implements ``create_via_service``/``update_via_service``/
+``delete_via_service``; the base never writes a model itself. A service's refusal is shown
+on the form (``ValidationFailed`` on its fields, ``Conflict`` above them) with nothing saved,
+and a ``Forbidden`` answers 403.
 """
 
 from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied
 from django.db import transaction
+from django.http import HttpResponseRedirect
 
-from auditlogs.services import audit_record, model_changes, snapshot
+from core.exceptions import ApplicationError, Forbidden
+
+
+class ServiceRefused(Exception):
+    """Carries a service's ApplicationError out of the admin's transaction, which it rolls back."""
+
+    def __init__(self, error: ApplicationError):
+        super().__init__(error.message)
+        self.error = error
+
+
+def call_service(func, **kwargs):
+    """Run a service for the admin; its refusal rolls the whole admin change back (ServiceRefused)."""
+    try:
+        return func(**kwargs)
+    except ApplicationError as exc:
+        raise ServiceRefused(exc) from exc
+
+
+def refusal_text(exc: ApplicationError) -> str:
+    parts = [f"{key}: {' '.join(str(m) for m in msgs)}" for key, msgs in (exc.details or {}).items()]
+    return f"{exc.message} " + " | ".join(parts) if parts else exc.message
+
+
+def _with_refusal(form_class, error: ApplicationError):
+    """The same form class, showing the service's refusal: field errors where the field is on the form."""
+
+    class RefusedForm(form_class):
+        def _post_clean(self):
+            super()._post_clean()
+            details = error.details if isinstance(error.details, dict) else {}
+            shown = False
+            for key, msgs in details.items():
+                name = key.removesuffix("_id")
+                if name in self.fields:
+                    self.add_error(name, [str(m) for m in msgs])
+                    shown = True
+            if not shown:
+                self.add_error(None, refusal_text(error))
+
+    RefusedForm.__name__ = form_class.__name__
+    return RefusedForm
 
 
 def _is_platform_admin(request) -> bool:
@@ -91,39 +140,87 @@ class OrgScopedAdmin(admin.ModelAdmin):
             field.queryset = field.queryset.filter(organization_id=org_id)
         return field
 
-    # --- writes (audited) ---------------------------------------------------------
+    # --- writes: through the services ---------------------------------------------------
     def _action(self, obj, verb: str) -> str:
         prefix = self.audit_action_prefix or obj._meta.model_name
         return f"{prefix}.{verb}"
 
+    def organization_for(self, request, form):
+        """Where a new row goes: the staff user's organization; a platform admin picks it."""
+        if _is_platform_admin(request) and "organization" in form.cleaned_data:
+            return form.cleaned_data["organization"]
+        return request.user.organization
+
+    @staticmethod
+    def changed(form, names) -> dict:
+        """The form's changed values among ``names`` (what the service is asked to change)."""
+        return {name: form.cleaned_data[name] for name in form.changed_data if name in names}
+
+    def create_via_service(self, request, form):
+        """Create the row through its service and return it."""
+        raise NotImplementedError(f"{type(self).__name__} creates rows only through a service")
+
+    def update_via_service(self, request, stored, form) -> None:
+        """Change ``stored`` (the row as in the database) through its service."""
+        raise NotImplementedError(f"{type(self).__name__} changes rows only through a service")
+
+    def delete_via_service(self, request, obj) -> None:
+        raise NotImplementedError(f"{type(self).__name__} deletes rows only through a service")
+
     def save_model(self, request, obj, form, change):
-        if not change and not _is_platform_admin(request) and self.org_field == "organization":
-            obj.organization_id = request.user.organization_id
-        before = snapshot(obj.__class__.objects.get(pk=obj.pk)) if change and obj.pk else None
-        with transaction.atomic():
-            super().save_model(request, obj, form, change)
-            audit_record(
-                action=self._action(obj, "updated" if change else "created"),
-                actor=request.user,
-                organization=self._org_id_of(obj),
-                target=obj,
-                changes={**model_changes(obj, before), "via": "admin"},
-            )
+        if change:
+            # ``obj`` already carries the form's values; the service compares against the stored row.
+            saved = self.model._base_manager.get(pk=obj.pk)
+            self.update_via_service(request, saved, form)
+        else:
+            saved = self.create_via_service(request, form)
+        # The admin goes on with ``obj`` (messages, log entry, inlines): make it the saved row.
+        obj.pk = saved.pk
+        obj._state.adding = False
+        obj._state.db = saved._state.db
 
     def delete_model(self, request, obj):
-        with transaction.atomic():
-            audit_record(
-                action=self._action(obj, "deleted"),
-                actor=request.user,
-                organization=self._org_id_of(obj),
-                target=obj,
-                changes={"via": "admin"},
-            )
-            super().delete_model(request, obj)
+        self.delete_via_service(request, obj)
 
     def delete_queryset(self, request, queryset):
-        for obj in queryset:
-            self.delete_model(request, obj)
+        # All or nothing: one refusal rolls the batch back and is reported (response_action).
+        with transaction.atomic():
+            for obj in queryset:
+                self.delete_model(request, obj)
+
+    # --- a service's refusal ------------------------------------------------------------
+    def get_form(self, request, obj=None, change=False, **kwargs):
+        form_class = super().get_form(request, obj, change=change, **kwargs)
+        refusal = getattr(request, "_service_refusal", None)
+        return _with_refusal(form_class, refusal) if refusal is not None else form_class
+
+    def changeform_view(self, request, object_id=None, form_url="", extra_context=None):
+        try:
+            return super().changeform_view(request, object_id, form_url, extra_context)
+        except ServiceRefused as refused:
+            if isinstance(refused.error, Forbidden):
+                raise PermissionDenied(refused.error.message) from None
+            # Everything was rolled back; render the same post again with the refusal on the form.
+            request._service_refusal = refused.error
+            return super().changeform_view(request, object_id, form_url, extra_context)
+
+    def delete_view(self, request, object_id, extra_context=None):
+        try:
+            return super().delete_view(request, object_id, extra_context)
+        except ServiceRefused as refused:
+            if isinstance(refused.error, Forbidden):
+                raise PermissionDenied(refused.error.message) from None
+            self.message_user(request, f"Not deleted: {refusal_text(refused.error)}", messages.ERROR)
+            return HttpResponseRedirect(request.path)
+
+    def response_action(self, request, queryset):
+        try:
+            return super().response_action(request, queryset)
+        except ServiceRefused as refused:
+            if isinstance(refused.error, Forbidden):
+                raise PermissionDenied(refused.error.message) from None
+            self.message_user(request, f"Nothing changed: {refusal_text(refused.error)}", messages.ERROR)
+            return HttpResponseRedirect(request.get_full_path())
 
 
 class SoftDeleteAdmin(OrgScopedAdmin):

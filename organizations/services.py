@@ -74,13 +74,33 @@ def _check_department_refs(organization, *, parent=None, head=None, department=N
     if parent is not None:
         if parent.organization_id != organization.pk:
             raise ValidationFailed(details={"parent": ["Must belong to your organization."]})
-        node = parent
-        while node is not None:
-            if department is not None and node.pk == department.pk:
-                raise ValidationFailed(details={"parent": ["A department cannot be inside itself."]})
-            node = node.parent
+        _check_no_cycle(organization, parent=parent, department=department)
     if head is not None and head.organization_id != organization.pk:
         raise ValidationFailed(details={"head": ["Must belong to your organization."]})
+
+
+def _check_no_cycle(organization, *, parent: Department, department: Department | None) -> None:
+    """Walk up from ``parent`` over the organization's tree (one query). The walk is bounded by the
+    departments seen: a loop already stored (rows written before this check existed) is refused too,
+    instead of walking it forever."""
+    parents = dict(Department.objects.for_organization(organization).values_list("pk", "parent_id"))
+    seen: set = set()
+    node = parent.pk
+    while node is not None:
+        if department is not None and node == department.pk:
+            raise ValidationFailed(details={"parent": ["A department cannot be inside itself."]})
+        if node in seen:
+            raise ValidationFailed(
+                details={"parent": ["The departments above this parent form a loop; fix them first."]}
+            )
+        seen.add(node)
+        node = parents.get(node)
+
+
+def _lock_hierarchy(organization) -> None:
+    """Re-parenting decides on the whole tree: one lock per organization, so two concurrent moves
+    (A under B, B under A) cannot both pass the cycle check."""
+    Organization.objects.select_for_update().filter(pk=organization.pk).values_list("pk", flat=True).get()
 
 
 def department_create(*, actor, organization, name: str, parent=None, head=None) -> Department:
@@ -101,13 +121,15 @@ def department_create(*, actor, organization, name: str, parent=None, head=None)
 
 def department_update(*, actor, department: Department, **fields) -> Department:
     org = department.organization
-    _check_department_refs(org, parent=fields.get("parent"), head=fields.get("head"), department=department)
     if (
         "name" in fields
         and Department.objects.for_organization(org).filter(name=fields["name"]).exclude(pk=department.pk).exists()
     ):
         raise ValidationFailed(details={"name": ["A department with this name already exists."]})
     with transaction.atomic():
+        if fields.get("parent") is not None:
+            _lock_hierarchy(org)
+        _check_department_refs(org, parent=fields.get("parent"), head=fields.get("head"), department=department)
         save_audited(
             actor=actor, instance=department, fields=fields, tracked=DEPARTMENT_FIELDS, action="department.updated"
         )

@@ -15,7 +15,7 @@ from django.urls import reverse
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import mark_safe
 
-from core.admin import OrgScopedAdmin, SoftDeleteAdmin
+from core.admin import OrgScopedAdmin, SoftDeleteAdmin, call_service
 from core.exceptions import ApplicationError, ValidationFailed
 from workflows import services
 from workflows.models import ApprovalMode, ApproverType, Step, VersionStatus, WorkflowDefinition, WorkflowVersion
@@ -266,7 +266,8 @@ class WorkflowVersionAdmin(OrgScopedAdmin):
 
     def save_related(self, request, form, formsets, change):
         step_formset = next(fs for fs in formsets if isinstance(fs, StepFormSet))
-        services.draft_save(
+        call_service(
+            services.draft_save,
             actor=request.user,
             definition=form.instance.definition,
             version=form.instance,
@@ -366,21 +367,20 @@ class WorkflowDefinitionAdmin(SoftDeleteAdmin):
         return format_html("<ul>{}</ul>", rows)
 
     def save_model(self, request, obj, form, change):
-        try:
-            if change:
-                services.workflow_update(
-                    actor=request.user,
-                    definition=obj,
-                    **{f: form.cleaned_data[f] for f in services.DEFINITION_FIELDS if f in form.changed_data},
-                )
-                return
-            created = services.workflow_create(
+        if change:
+            call_service(
+                services.workflow_update,
                 actor=request.user,
-                organization=request.user.organization,
-                **{f: form.cleaned_data[f] for f in ["key", *services.DEFINITION_FIELDS]},
+                definition=obj,
+                **{f: form.cleaned_data[f] for f in services.DEFINITION_FIELDS if f in form.changed_data},
             )
-        except ValidationFailed as exc:  # pragma: no cover - the form validated first
-            raise ValidationError(_error_text(exc)) from None
+            return
+        created = call_service(
+            services.workflow_create,
+            actor=request.user,
+            organization=request.user.organization,
+            **{f: form.cleaned_data[f] for f in ["key", *services.DEFINITION_FIELDS]},
+        )
         obj.pk = created.pk
         obj._state.adding = False
         obj._state.db = created._state.db
@@ -397,7 +397,7 @@ class WorkflowDefinitionAdmin(SoftDeleteAdmin):
         return [str(o) for o in objs], {}, set(), []
 
     def delete_model(self, request, obj):
-        services.workflow_delete(actor=request.user, definition=obj)
+        call_service(services.workflow_delete, actor=request.user, definition=obj)
 
     @admin.action(description="Restore selected (undo soft delete)")
     def restore_selected(self, request, queryset):
