@@ -1,7 +1,7 @@
 """The default cache in production: Redis, degrading to per-process memory while Redis is down.
 
-The cache holds only rate-limit counters (django-ratelimit for login/refresh, DRF's
-throttle for the authenticated API). Losing Redis must not take the API down, and must
+The cache holds only rate-limit counters (django-ratelimit for login/refresh, the
+throttle of the authenticated API: ``count_hit``, one round trip). Losing Redis must not take the API down, and must
 not switch the limits off either: while Redis errors, each call is served by a
 process-local memory cache, so the limits still hold per process (N processes allow
 at most N times the limit) until Redis is back. Every fallback is logged.
@@ -39,6 +39,13 @@ class ReusedClientRedisCacheClient(RedisCacheClient):
             client = self._clients[index] = self._client(connection_pool=self._get_connection_pool(write))
         return client
 
+    def count_hit(self, key, ttl: int) -> int:
+        # INCR and EXPIRE NX in one pipeline: one round trip per throttled request (core/throttling.py)
+        pipe = self.get_client(key, write=True).pipeline(transaction=False)
+        pipe.incr(key)
+        pipe.expire(key, ttl, nx=True)
+        return pipe.execute()[0]
+
 
 class ResilientRedisCache(RedisCache):
     def __init__(self, server, params):
@@ -55,6 +62,25 @@ class ResilientRedisCache(RedisCache):
             logger.error(
                 "cache: Redis unavailable (%s: %s); serving %s from process memory", type(exc).__name__, exc, name
             )
+
+    def count_hit(self, key: str, ttl: int) -> int:
+        """Count one hit of ``key`` (a window that expires after ``ttl`` s); the new count."""
+        try:
+            return self._cache.count_hit(self.make_and_validate_key(key), ttl)
+        except (RedisError, OSError) as exc:
+            self._degraded("count_hit", exc)
+            return count_hit_portable(self.fallback, key, ttl)
+
+
+def count_hit_portable(cache, key: str, ttl: int) -> int:
+    """``count_hit`` on any Django cache (two calls: add, then incr)."""
+    if cache.add(key, 1, ttl):
+        return 1
+    try:
+        return cache.incr(key)
+    except ValueError:  # expired between the two calls
+        cache.add(key, 1, ttl)
+        return 1
 
 
 def _guarded(name: str):
