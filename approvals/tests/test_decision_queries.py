@@ -8,8 +8,8 @@ SAVEPOINT/RELEASE stand where a served decision sends BEGIN/COMMIT, so the count
 
 import pytest
 
+from approvals.lifecycle.services import task_decide
 from approvals.models import ApprovalTask, TaskStatus
-from approvals.services import task_decide
 from auditlogs.models import AuditLog
 from notifications.models import EmailDelivery, Notification
 from requests import services as request_services
