@@ -14,6 +14,7 @@ from django.db.models import Aggregate, Avg, Count, DurationField, ExpressionWra
 from django.utils import timezone
 
 from approvals.models import ApprovalTask, TaskStatus
+from core.db_router import replica_reads
 from requests.models import Request, RequestStatus
 from workflows.models import WorkflowDefinition
 
@@ -43,7 +44,11 @@ def _hours(value) -> float | None:
 
 
 def summary(*, organization, since: datetime | None = None, until: datetime | None = None, now=None) -> dict:
-    now = now or timezone.now()
+    with replica_reads():  # reports tolerate a little lag: the replica when there is one (core/db_router.py)
+        return _summary(organization=organization, since=since, until=until, now=now or timezone.now())
+
+
+def _summary(*, organization, since: datetime | None, until: datetime | None, now) -> dict:
     requests = Request.objects.for_organization(organization)
     if since:
         requests = requests.filter(created_at__gte=since)

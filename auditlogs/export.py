@@ -12,6 +12,7 @@ from django.db.models import QuerySet, TextField
 from django.db.models.functions import Cast
 
 from auditlogs.verify import epoch_us, from_epoch_us
+from core.db_router import read_alias
 
 logger = logging.getLogger(__name__)
 
@@ -71,7 +72,8 @@ def _defuse(text: str) -> str:
 
 
 def _rows(queryset: QuerySet) -> Iterator[tuple]:
-    return queryset.values_list(*_SELECT).iterator(chunk_size=FETCH_ROWS)
+    # A long read: the replica when there is one (core/db_router.py).
+    return queryset.using(read_alias()).values_list(*_SELECT).iterator(chunk_size=FETCH_ROWS)
 
 
 def _chunks(queryset: QuerySet, render: Callable[[list[tuple]], str], head: str = "") -> Iterator[bytes]:

@@ -17,6 +17,7 @@ from auditlogs.chain import (
 )
 from auditlogs.models import PLATFORM_CHAIN, AuditChainHead, AuditLog
 from core import metrics
+from core.db_router import replica_reads
 
 CHUNK_SIZE = 2000
 EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
@@ -161,6 +162,13 @@ def verify_chain(*, chain: str | None = None, organization=None, chunk_size: int
     """
     if chain is None:
         chain = chain_of(organization)
+    with replica_reads():  # a long read: the replica when there is one (core/db_router.py)
+        result = _verify_chain(chain, chunk_size)
+    metrics.AUDIT_VERIFY.labels(result="ok" if result["ok"] else "broken").inc()
+    return result
+
+
+def _verify_chain(chain: str, chunk_size: int) -> dict:
     connection = connections[router.db_for_read(AuditLog)]
     postgresql = connection.vendor == "postgresql"
     own_transaction = connection.get_autocommit() and not connection.in_atomic_block
@@ -169,9 +177,7 @@ def verify_chain(*, chain: str | None = None, organization=None, chunk_size: int
             with connection.cursor() as cursor:
                 cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
         rows = _rows_postgresql(connection, chain) if postgresql and _has_copy() else _rows_orm(chain, chunk_size)
-        result = _verify(rows, chain)
-    metrics.AUDIT_VERIFY.labels(result="ok" if result["ok"] else "broken").inc()
-    return result
+        return _verify(rows, chain)
 
 
 def _has_copy() -> bool:

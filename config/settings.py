@@ -113,6 +113,14 @@ if IS_POSTGRES and env_bool("DATABASE_POOL", False):
         "max_size": env_int("DATABASE_POOL_MAX", 10),
         "timeout": env_int("DATABASE_POOL_TIMEOUT", 10),
     }
+DATABASE_REPLICA_URL = env_str("DATABASE_REPLICA_URL", "")
+if DATABASE_REPLICA_URL:
+    # Reports, the audit export and audit verification read here (core/db_router.py, docs/scaling.md).
+    DATABASES["replica"] = dj_database_url.parse(
+        DATABASE_REPLICA_URL, conn_max_age=env_int("CONN_MAX_AGE", 60), conn_health_checks=True
+    )
+    DATABASES["replica"]["TEST"] = {"MIRROR": "default"}  # tests: the replica is the primary itself
+DATABASE_ROUTERS = ["core.db_router.ReplicaRouter"]
 if not IS_POSTGRES:
     DATABASES["default"]["CONN_MAX_AGE"] = 0
     # Every transaction takes SQLite's write lock when it begins (BEGIN IMMEDIATE), and a busy

@@ -89,6 +89,49 @@ def daphne_servers(count: int, **env):
                 proc.wait()
 
 
+@contextlib.contextmanager
+def production_servers(*, web: int = 1, ws: int = 1, **env):
+    """The production processes of the Procfile on free ports: ``web`` gunicorn and ``ws`` uvicorn servers.
+
+    Yields ``{"web": [base URLs], "ws": [base URLs]}``.
+    """
+    procs, bases = [], {"web": [], "ws": []}
+    try:
+        for kind, count in (("web", web), ("ws", ws)):
+            for _ in range(count):
+                port = free_port()
+                if kind == "web":
+                    argv = [str(BIN / "gunicorn"), "config.wsgi:application", "-c", "config/gunicorn.conf.py"]
+                    extra = {"WEB_BIND": f"127.0.0.1:{port}", "WEB_CONCURRENCY": 2, "WEB_THREADS": 2}
+                else:
+                    argv = [str(BIN / "uvicorn"), "config.asgi:application", "--host", "127.0.0.1", "--port",
+                            str(port), "--ws", "websockets", "--no-access-log"]  # fmt: skip
+                    extra = {}
+                procs.append(
+                    subprocess.Popen(
+                        argv,
+                        cwd=ROOT,
+                        env=server_env(**extra, **env),
+                        stdout=subprocess.DEVNULL,
+                        stderr=subprocess.PIPE,
+                        text=True,
+                    )
+                )
+                bases[kind].append(f"http://127.0.0.1:{port}")
+        for proc, base in zip(procs, bases["web"] + bases["ws"], strict=True):
+            wait_http(f"{base}/health/live/", proc=proc)
+        yield bases
+    finally:
+        for proc in procs:
+            proc.terminate()
+        for proc in procs:
+            try:
+                proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+
+
 def redis_server_binary() -> str | None:
     return shutil.which("redis-server")
 
