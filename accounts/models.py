@@ -156,3 +156,23 @@ class RoleMembership(TimeStampedModel):
 
     def __str__(self) -> str:
         return f"{self.user} in {self.role.slug}"
+
+
+class LoginAccountCounter(models.Model):
+    """Login attempts per account in the current window of ``LOGIN_RATE_PER_ACCOUNT``.
+
+    Kept in the database, not the cache: the per-account limit must hold across every process
+    and while Redis is down (issue 19.10). One row per account tried (the key is a hash of the
+    lower-cased e-mail, so no address is stored); rows of past windows are pruned periodically.
+    """
+
+    account = models.CharField(max_length=64, primary_key=True)
+    window_start = models.BigIntegerField(help_text="Epoch seconds the current window started.")
+    count = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        db_table = "accounts_login_account_counter"  # named in the upsert (accounts/services.py)
+        indexes = [models.Index(fields=["window_start"])]
+
+    def __str__(self) -> str:
+        return f"{self.account[:12]}: {self.count}"

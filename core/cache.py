@@ -1,23 +1,100 @@
 """The default cache in production: Redis, degrading to per-process memory while Redis is down.
 
-The cache holds only rate-limit counters (django-ratelimit for login/refresh, the
-throttle of the authenticated API: ``count_hit``, one round trip). Losing Redis must not take the API down, and must
-not switch the limits off either: while Redis errors, each call is served by a
-process-local memory cache, so the limits still hold per process (N processes allow
-at most N times the limit) until Redis is back. Every fallback is logged.
+The cache holds only rate-limit counters (django-ratelimit per IP for login/refresh, the
+throttle of the authenticated API: ``count_hit``, one round trip; the per-account login limit
+is in the database). Losing Redis must not take the API down, must not slow it down, and must
+not switch the limits off:
+
+- while Redis errors, calls are served by a process-local memory cache shared by every thread
+  of the process (Django builds a cache object per thread; the fallback and the breaker are per
+  process and per Redis location), so limits hold per process (N processes allow at most N
+  times the limit) until Redis is back;
+- a circuit breaker: after a failure, Redis is not called at all for ``RETRY_SECONDS`` (default
+  5; a cache parameter next to ``LOCATION``); then one call probes it, and a success closes the
+  breaker. Without it every request would wait for the connect timeout (about 1 s).
+
+Every fallback is logged (ERROR, at most every 10 s).
 """
 
 import logging
+import threading
 import time
 
 from django.core.cache.backends.locmem import LocMemCache
 from django.core.cache.backends.redis import RedisCache, RedisCacheClient
+from redis.backoff import NoBackoff
 from redis.exceptions import RedisError
+from redis.retry import Retry
 
 logger = logging.getLogger(__name__)
 
 _METHODS = ("add", "get", "set", "touch", "delete", "get_many", "has_key", "incr", "set_many", "delete_many", "clear")
 _LOG_EVERY_SECONDS = 10.0
+_FALLBACK_MAX_ENTRIES = 10_000
+
+
+class CircuitBreaker:
+    """Per process and Redis location: closed (call Redis), open (skip it) until the retry time,
+    then one caller probes while the others keep skipping."""
+
+    def __init__(self, retry_seconds: float):
+        self.retry_seconds = retry_seconds
+        self._open_until = 0.0
+        self._last_logged = 0.0
+        self._lock = threading.Lock()
+
+    def allows(self) -> bool:
+        if not self._open_until:
+            return True
+        with self._lock:
+            now = time.monotonic()
+            if now < self._open_until:
+                return False
+            self._open_until = now + self.retry_seconds  # this caller probes; the rest wait again
+            return True
+
+    def failed(self, what: str, exc: Exception) -> None:
+        now = time.monotonic()
+        with self._lock:
+            self._open_until = now + self.retry_seconds
+            log = now - self._last_logged >= _LOG_EVERY_SECONDS
+            if log:
+                self._last_logged = now
+        if log:
+            logger.error(
+                "cache: Redis unavailable (%s: %s); serving %s from process memory, retrying in %ss",
+                type(exc).__name__,
+                exc,
+                what,
+                self.retry_seconds,
+            )
+
+    def succeeded(self) -> None:
+        if self._open_until:
+            self._open_until = 0.0
+
+    @property
+    def is_open(self) -> bool:
+        return bool(self._open_until)
+
+
+_shared: dict[tuple[str, float], tuple[CircuitBreaker, LocMemCache]] = {}
+_shared_lock = threading.Lock()
+
+
+def _shared_for(location: str, retry_seconds: float, timeout) -> tuple[CircuitBreaker, LocMemCache]:
+    key = (location, retry_seconds)
+    with _shared_lock:
+        if key not in _shared:
+            _shared[key] = (
+                CircuitBreaker(retry_seconds),
+                # LocMemCache keeps its data in a module-level dict by name: same name, same store.
+                LocMemCache(
+                    f"resilient-fallback-{location}",
+                    {"TIMEOUT": timeout, "OPTIONS": {"MAX_ENTRIES": _FALLBACK_MAX_ENTRIES}},
+                ),
+            )
+        return _shared[key]
 
 
 class ReusedClientRedisCacheClient(RedisCacheClient):
@@ -49,27 +126,28 @@ class ReusedClientRedisCacheClient(RedisCacheClient):
 
 class ResilientRedisCache(RedisCache):
     def __init__(self, server, params):
-        params = {**params, "OPTIONS": {"socket_connect_timeout": 1, "socket_timeout": 1, **params.get("OPTIONS", {})}}
+        # No retries inside redis-py (by default it retries with backoff, several seconds against an
+        # unreachable host): the breaker below is the retry policy.
+        options = {"socket_connect_timeout": 1, "socket_timeout": 1, "retry": Retry(NoBackoff(), 0)}
+        params = {**params, "OPTIONS": {**options, **params.get("OPTIONS", {})}}
         super().__init__(server, params)
         self._class = ReusedClientRedisCacheClient
-        self.fallback = LocMemCache(f"resilient-fallback-{id(self)}", {"TIMEOUT": params.get("TIMEOUT", 300)})
-        self._last_logged = 0.0
-
-    def _degraded(self, name: str, exc: Exception) -> None:
-        now = time.monotonic()
-        if now - self._last_logged >= _LOG_EVERY_SECONDS:
-            self._last_logged = now
-            logger.error(
-                "cache: Redis unavailable (%s: %s); serving %s from process memory", type(exc).__name__, exc, name
-            )
+        location = server if isinstance(server, str) else ",".join(server)
+        self.breaker, self.fallback = _shared_for(
+            location, float(params.get("RETRY_SECONDS", 5)), params.get("TIMEOUT", 300)
+        )
 
     def count_hit(self, key: str, ttl: int) -> int:
         """Count one hit of ``key`` (a window that expires after ``ttl`` s); the new count."""
-        try:
-            return self._cache.count_hit(self.make_and_validate_key(key), ttl)
-        except (RedisError, OSError) as exc:
-            self._degraded("count_hit", exc)
-            return count_hit_portable(self.fallback, key, ttl)
+        if self.breaker.allows():
+            try:
+                count = self._cache.count_hit(self.make_and_validate_key(key), ttl)
+            except (RedisError, OSError) as exc:
+                self.breaker.failed("count_hit", exc)
+            else:
+                self.breaker.succeeded()
+                return count
+        return count_hit_portable(self.fallback, key, ttl)
 
 
 def count_hit_portable(cache, key: str, ttl: int) -> int:
@@ -85,11 +163,15 @@ def count_hit_portable(cache, key: str, ttl: int) -> int:
 
 def _guarded(name: str):
     def method(self, *args, **kwargs):
-        try:
-            return getattr(RedisCache, name)(self, *args, **kwargs)
-        except (RedisError, OSError) as exc:
-            self._degraded(name, exc)
-            return getattr(self.fallback, name)(*args, **kwargs)
+        if self.breaker.allows():
+            try:
+                result = getattr(RedisCache, name)(self, *args, **kwargs)
+            except (RedisError, OSError) as exc:
+                self.breaker.failed(name, exc)
+            else:
+                self.breaker.succeeded()
+                return result
+        return getattr(self.fallback, name)(*args, **kwargs)
 
     method.__name__ = name
     return method

@@ -15,4 +15,5 @@ def periodic_tasks() -> dict[str, tuple[str, int]]:
             "notifications.tasks.send_pending_emails",
             settings.EMAIL_RETRY_INTERVAL_SECONDS,
         ),
+        "accounts-prune-login-counters": ("accounts.tasks.prune_login_counters", 3600),
     }

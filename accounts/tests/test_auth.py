@@ -189,3 +189,16 @@ def test_admin_password_page_ends_sessions(requester, admin_user, client):
     assert response.status_code == 302, response.content[:2000]
     assert _bearer(access).get("/api/v1/auth/me/").status_code == 401
     assert login(api_client(), requester.email, "Admin-Set-Pass-2031").status_code == 200
+
+
+def test_login_counters_of_past_windows_are_pruned(requester):
+    import time
+
+    from accounts.models import LoginAccountCounter
+    from accounts.services import login_counters_prune
+
+    login(api_client(), requester.email)
+    assert LoginAccountCounter.objects.count() == 1
+    LoginAccountCounter.objects.create(account="0" * 64, window_start=int(time.time()) - 2 * 86400, count=9)
+    assert login_counters_prune() == 1
+    assert LoginAccountCounter.objects.count() == 1

@@ -127,3 +127,47 @@ def test_limits_hold_across_two_server_processes():
         r = httpx.post(f"{a}{REFRESH}", json={"refresh": "garbage"})
         assert r.status_code == 429
         assert r.headers["Retry-After"] == "3600"
+
+
+UNREACHABLE_REDIS = "redis://127.0.0.1:1/0"  # a closed port: every Redis call is refused
+
+
+@pytest.mark.django_db(transaction=True)
+def test_account_limit_holds_with_redis_unreachable_across_threads(settings):
+    """Issue 19.10: with Redis unreachable the per-account limit still counts every attempt, from
+    any thread (gunicorn's threaded workers) - it lives in the database, not in the cache."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from django.db import connection
+
+    settings.CACHES = {"default": {"BACKEND": "core.cache.ResilientRedisCache", "LOCATION": UNREACHABLE_REDIS}}
+    settings.LOGIN_RATE_PER_ACCOUNT = "4/h"
+    settings.LOGIN_RATE_PER_IP = "1000/h"
+    user = make_user(make_org("rl-down"), "down@rl.test")
+
+    def attempt(password):
+        try:
+            return api_client().post(LOGIN, {"email": user.email, "password": password}, format="json").status_code
+        finally:
+            connection.close()
+
+    with ThreadPoolExecutor(8) as pool:
+        statuses = list(pool.map(attempt, ["wrong"] * 8))
+    assert sorted(statuses) == [401] * 4 + [429] * 4
+    assert attempt(PASSWORD) == 429  # the right password too, until the window ends
+
+
+@pytest.mark.integration
+@pytest.mark.django_db(transaction=True)
+def test_account_limit_holds_across_processes_with_redis_unreachable():
+    org = make_org("rl-down-2")
+    user = make_user(org, "down2@rl.test")
+    env = {"REDIS_URL": UNREACHABLE_REDIS, "LOGIN_RATE_PER_ACCOUNT": "3/h", "LOGIN_RATE_PER_IP": "100/h"}
+    with daphne_servers(2, **env) as (a, b):
+        for base in (a, b, a):
+            r = httpx.post(f"{base}{LOGIN}", json={"email": user.email, "password": "wrong"})
+            assert r.status_code == 401, r.text
+        for base in (a, b):
+            r = httpx.post(f"{base}{LOGIN}", json={"email": user.email, "password": PASSWORD})
+            assert r.status_code == 429, r.text
+            assert r.json()["error"]["code"] == "rate_limited"
