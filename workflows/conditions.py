@@ -3,8 +3,12 @@
 A condition sees the request data's top-level keys as variables plus a ``requester`` map
 (``requester.department``, ``requester.title``, ``requester.email``, ``requester.manager``, ``requester.id``).
 
-- ``compile_condition`` is the save-time check (syntax, and only known identifiers).
-- ``evaluate_condition`` is the run-time check; compiled programs are cached per expression.
+- ``compile_condition`` is the save-time check (size before parsing, syntax, only known
+  identifiers, then the shape bounds: AST nodes, macro nesting, list literal size).
+- ``evaluate_condition`` is the run-time check with an operation budget (every AST node the
+  interpreter visits, macro bodies included, counts one); compiled programs are cached per
+  expression. Over budget is a ``ConditionError`` like any runtime failure, which the engine
+  treats as a failed condition and audits as ``task.condition_error``.
 - ``requester_context`` builds the ``requester`` map from a user.
 """
 
@@ -20,7 +24,7 @@ import lark
 from celpy import celtypes
 from celpy.adapter import json_to_cel
 from celpy.celparser import CELParseError
-from celpy.evaluation import CELEvalError, base_functions, boolean
+from celpy.evaluation import CELEvalError, Evaluator, base_functions, boolean
 
 REQUESTER = "requester"
 REQUESTER_FIELDS = frozenset({"id", "email", "department", "title", "manager"})
@@ -29,6 +33,15 @@ _BINDING_MACROS = frozenset({"all", "exists", "exists_one", "map", "filter"})
 # Global functions/macros callable as f(...).
 _GLOBAL_FUNCTIONS = frozenset(base_functions) | {"has", "dyn"}
 _METHODS = frozenset(base_functions) | _BINDING_MACROS
+
+# Cost bounds. Checked at save in milliseconds: the length before the parser ever runs (lark takes
+# ~0.5 s on 4,000 characters), then the shape. Nested macros multiply: items.all(a, items.all(b, ...))
+# over n items is n**depth evaluations, so depth is capped and evaluation has an operation budget.
+MAX_CONDITION_CHARS = 1000
+MAX_AST_NODES = 1000
+MAX_MACRO_DEPTH = 2
+MAX_LIST_LITERAL = 50
+MAX_EVAL_OPERATIONS = 5_000  # about 0.2 s of cel-python; a 10 x 10 nested macro needs ~1,500
 
 
 class ConditionError(Exception):
@@ -153,11 +166,45 @@ def _check_identifiers(ast: lark.Tree, allowed_fields: frozenset[str]) -> None:
                 raise ConditionError(f"Unknown method .{name}(){_where(line, column)}.", position=column, line=line)
 
 
+def _check_shape(ast: lark.Tree) -> None:
+    """Bound the work one evaluation can do: node count, macro nesting, list literal size."""
+    nodes = 0
+    stack = [(ast, 0)]  # (node, macros enclosing it)
+    while stack:
+        node, depth = stack.pop()
+        nodes += 1
+        if nodes > MAX_AST_NODES:
+            raise ConditionError(f"Condition too complex: more than {MAX_AST_NODES} syntax nodes.")
+        line, column = _token_pos(node)
+        if node.data == "member_dot_arg" and str(node.children[1]) in _BINDING_MACROS:
+            depth += 1
+            if depth > MAX_MACRO_DEPTH:
+                raise ConditionError(
+                    f"Condition too complex{_where(line, column)}: macros (all, exists, map, filter...) "
+                    f"nest at most {MAX_MACRO_DEPTH} deep.",
+                    position=column,
+                    line=line,
+                )
+        if node.data in ("list_lit", "map_lit") and node.children and isinstance(node.children[0], lark.Tree):
+            size = len(node.children[0].children) // (2 if node.data == "map_lit" else 1)
+            if size > MAX_LIST_LITERAL:
+                raise ConditionError(
+                    f"Condition too complex{_where(line, column)}: a literal has {size} items "
+                    f"(at most {MAX_LIST_LITERAL}).",
+                    position=column,
+                    line=line,
+                )
+        stack.extend((child, depth) for child in node.children if isinstance(child, lark.Tree))
+
+
 def compile_condition(expr: str, *, allowed_fields: set[str]) -> None:
     """Raise ConditionError unless ``expr`` is valid CEL over ``allowed_fields`` and ``requester``."""
     if not (expr or "").strip():
         return
+    if len(expr) > MAX_CONDITION_CHARS:
+        raise ConditionError(f"Condition too long: at most {MAX_CONDITION_CHARS} characters.")
     ast = _parse(expr)
+    _check_shape(ast)
     _check_identifiers(ast, frozenset(allowed_fields))
     try:
         _program(expr)
@@ -167,9 +214,46 @@ def compile_condition(expr: str, *, allowed_fields: set[str]) -> None:
         raise ConditionError(f"Invalid CEL: {exc}.") from None
 
 
+class _OverBudget(Exception):
+    pass
+
+
+class _Budget:
+    __slots__ = ("left",)
+
+    def __init__(self, operations: int):
+        self.left = operations
+
+
+class _BudgetEvaluator(Evaluator):
+    """celpy's interpreter counting every node it visits, macro bodies (sub-evaluators) included."""
+
+    def __init__(self, ast, activation, budget: _Budget):
+        super().__init__(ast, activation=activation)
+        self.budget = budget
+
+    def _visit_tree(self, tree):
+        self.budget.left -= 1
+        if self.budget.left < 0:
+            raise _OverBudget
+        return super()._visit_tree(tree)
+
+    def sub_evaluator(self, ast):
+        return _BudgetEvaluator(ast, self.activation, self.budget)
+
+
+class _BudgetRunner(celpy.InterpretedRunner):
+    def evaluate(self, context, *, operations: int = MAX_EVAL_OPERATIONS):
+        return _BudgetEvaluator(self.ast, self.new_activation(), _Budget(operations)).evaluate(context)
+
+
 @lru_cache(maxsize=1024)
-def _program(expr: str):
-    return _env.program(_parse(expr), functions=_FUNCTIONS)
+def _program(expr: str) -> _BudgetRunner:
+    if len(expr) > MAX_CONDITION_CHARS:  # stored before the bound: never parse it at run time
+        raise ConditionError(f"Condition too long: at most {MAX_CONDITION_CHARS} characters.")
+    ast = _parse(expr)
+    _check_shape(ast)
+    return _BudgetRunner(_env, ast, _FUNCTIONS)
 
 
 def evaluate_condition(expr: str, *, data: dict, requester: dict) -> bool:
@@ -181,6 +265,10 @@ def evaluate_condition(expr: str, *, data: dict, requester: dict) -> bool:
     activation[REQUESTER] = json_to_cel(dict(requester or {}))
     try:
         result = program.evaluate(activation)
+    except _OverBudget:
+        raise ConditionError(
+            f"Condition failed: it needed more than {MAX_EVAL_OPERATIONS} operations on this data."
+        ) from None
     except CELEvalError as exc:
         raise _runtime_error(exc) from None
     except Exception as exc:  # noqa: BLE001 - any library error is a failed condition for the engine

@@ -17,7 +17,7 @@ from jsonschema.exceptions import SchemaError
 from accounts.models import Role, User
 from core.exceptions import ValidationFailed
 from core.parsers import TooDeep, check_depth
-from workflows.conditions import ConditionError, compile_condition
+from workflows.conditions import MAX_CONDITION_CHARS, ConditionError, compile_condition
 from workflows.form_schema import schema_problems
 from workflows.models import ApprovalMode, ApproverType, EscalateTo, OnBreach, OnReject
 
@@ -80,7 +80,7 @@ _CHOICES = {
     "on_breach": OnBreach.values,
     "on_reject": OnReject.values,
 }
-_STRINGS = {"name": 200, "approver_ref": 255, "condition": 4000, "escalate_to_ref": 255}
+_STRINGS = {"name": 200, "approver_ref": 255, "condition": MAX_CONDITION_CHARS, "escalate_to_ref": 255}
 
 
 class _Errors:

@@ -504,3 +504,17 @@ def test_a_decision_answers_with_the_committed_task(org, p, via_delegate):
     answer = decide(actor, task).json()
     assert answer["status"] == "approved" and answer["request_status"] == "approved"
     assert answer == api_client(actor).get(f"/api/v1/tasks/{task.pk}/").json()
+
+
+def test_condition_over_budget_fails_safe_and_is_audited(org, p):
+    """A condition that runs out of its operation budget makes the step apply and records task.condition_error."""
+    v = make_flow(
+        org,
+        [user_step(1, "Pairs", p.mark, condition="items.all(a, items.all(b, a + b >= 0))")],
+        form_schema={"type": "object"},
+    )
+    rid = submit(p.alice, v, {"items": list(range(150))})["id"]
+    assert open_task(rid, "Pairs").assignments.get().assignee == p.mark
+    row = AuditLog.objects.get(action="task.condition_error")
+    assert row.changes["step"] == "Pairs"
+    assert "more than 5000 operations" in row.changes["error"]

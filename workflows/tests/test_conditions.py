@@ -67,3 +67,44 @@ def test_requester_context(org):
         "title": "Engineer",
         "manager": "boss@x.test",
     }
+
+
+# --- cost bounds (issue 19.5) -------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("expr", "fragment"),
+    [
+        ("items.all(a, items.all(b, items.all(c, a + b + c >= 0)))", "nest at most 2 deep"),
+        ("items.exists(a, items.map(b, items.filter(c, c > a)).size() > 0)", "nest at most 2 deep"),
+        ("amount in [" + ", ".join(str(i) for i in range(60)) + "]", "a literal has 60 items"),
+        ("{" + ", ".join(f'"k{i}": {i}' for i in range(60)) + "}.size() > 0", "a literal has 60 items"),
+        ("||".join(["-items"] * 120), "more than 1000 syntax nodes"),
+        ("amount > 1 || " * 5000 + "true", "at most 1000 characters"),
+        ("(" * 100_000, "at most 1000 characters"),
+    ],
+    ids=["macro-depth-3", "mixed-macros-depth-3", "list-literal", "map-literal", "ast-nodes", "long", "long-garbage"],
+)
+def test_conditions_over_the_cost_bounds_are_refused_at_save(expr, fragment):
+    with pytest.raises(ConditionError) as info:
+        compile_condition(expr, allowed_fields=FIELDS)
+    assert fragment in info.value.message
+
+
+def test_conditions_within_the_bounds_compile():
+    compile_condition("items.all(a, items.exists(b, a + b > 2))", allowed_fields=FIELDS)
+    compile_condition("amount in [" + ", ".join(str(i) for i in range(50)) + "]", allowed_fields=FIELDS)
+
+
+def test_evaluation_over_its_operation_budget_fails_the_condition():
+    """Two nested macros over 1,000 items are 10**6 evaluations (minutes in cel-python): stopped at the budget."""
+    expr = "items.all(a, items.all(b, a + b >= 0))"
+    assert evaluate_condition(expr, data={"items": list(range(10))}, requester=REQ) is True
+    with pytest.raises(ConditionError, match="more than 5000 operations"):
+        evaluate_condition(expr, data={"items": list(range(1000))}, requester=REQ)
+    # The budget is per evaluation: the next one starts afresh.
+    assert evaluate_condition(expr, data={"items": list(range(10))}, requester=REQ) is True
+
+
+def test_matches_runs_on_a_linear_time_engine():
+    assert evaluate_condition('vendor.matches("^(a+)+$")', data={"vendor": "a" * 40 + "!"}, requester=REQ) is False
