@@ -115,11 +115,14 @@ def claim_batch(queryset, *, exclude=(), size: int) -> list[tuple]:
         return list(qs.select_for_update(skip_locked=True, of=("self",)).values_list("pk", "request_id")[:size])
 
 
-def run_scan(*, now: datetime | None = None, dry_run: bool = False, limit: int | None = None) -> ScanReport:
+def run_scan(
+    *, now: datetime | None = None, dry_run: bool = False, limit: int | None = None, on_tasks=None
+) -> ScanReport:
     """Send due reminders, perform due escalations. Safe to run concurrently and to re-run.
 
     At most ``limit`` (``SLA_SCAN_LIMIT``) tasks per kind, claimed ``SLA_SCAN_BATCH_SIZE`` at a
-    time; each batch is one transaction (``_remind_batch``, ``_escalate_batch``).
+    time; each batch is one transaction (``_remind_batch``, ``_escalate_batch``). ``on_tasks(n)``,
+    when given, hears of each batch's claimed tasks (progress bars).
     """
     now = now or timezone.now()
     limit = limit or settings.SLA_SCAN_LIMIT
@@ -144,6 +147,8 @@ def run_scan(*, now: datetime | None = None, dry_run: bool = False, limit: int |
             if not claimed:
                 break
             result = _run_batch(kind, process, claimed, now, lookups, report)
+            if on_tasks is not None:
+                on_tasks(len(claimed))
             items.extend(result.items)
             handled += len(result.settled)
             stuck.update(result.left_due)

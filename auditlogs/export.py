@@ -76,8 +76,11 @@ def _rows(queryset: QuerySet) -> Iterator[tuple]:
     return queryset.using(read_alias()).values_list(*_SELECT).iterator(chunk_size=FETCH_ROWS)
 
 
-def _chunks(queryset: QuerySet, render: Callable[[list[tuple]], str], head: str = "") -> Iterator[bytes]:
-    """``render`` each batch of ``CHUNK_ROWS`` rows to text, one yielded chunk per batch (memory stays flat)."""
+def _chunks(queryset: QuerySet, render: Callable[[list[tuple]], str], head: str = "", on_rows=None) -> Iterator[bytes]:
+    """``render`` each batch of ``CHUNK_ROWS`` rows to text, one yielded chunk per batch (memory stays flat).
+
+    ``on_rows(n)``, when given, hears of each batch's rows (progress bars).
+    """
     if head:
         yield head.encode()
     batch = []
@@ -85,9 +88,13 @@ def _chunks(queryset: QuerySet, render: Callable[[list[tuple]], str], head: str 
         batch.append(row)
         if len(batch) == CHUNK_ROWS:
             yield render(batch).encode()
+            if on_rows is not None:
+                on_rows(len(batch))
             batch = []
     if batch:
         yield render(batch).encode()
+        if on_rows is not None:
+            on_rows(len(batch))
 
 
 def _uuid_text(value: str | None) -> str | None:
@@ -154,7 +161,7 @@ def _jsonl_line(row: tuple) -> str:
     )
 
 
-def iter_csv(queryset: QuerySet) -> Iterator[bytes]:
+def iter_csv(queryset: QuerySet, on_rows=None) -> Iterator[bytes]:
     buffer = io.StringIO()  # one per export: exports may run concurrently in threads
     writer = csv.writer(buffer)
     writer.writerow(COLUMNS)
@@ -166,15 +173,15 @@ def iter_csv(queryset: QuerySet) -> Iterator[bytes]:
         writer.writerows(map(_csv_cells, batch))
         return buffer.getvalue()
 
-    return _chunks(queryset, render, head)
+    return _chunks(queryset, render, head, on_rows)
 
 
-def iter_jsonl(queryset: QuerySet) -> Iterator[bytes]:
-    return _chunks(queryset, lambda batch: "\n".join(map(_jsonl_line, batch)) + "\n")
+def iter_jsonl(queryset: QuerySet, on_rows=None) -> Iterator[bytes]:
+    return _chunks(queryset, lambda batch: "\n".join(map(_jsonl_line, batch)) + "\n", on_rows=on_rows)
 
 
-def iter_export(queryset: QuerySet, fmt: str) -> Iterator[bytes]:
-    return iter_csv(queryset) if fmt == "csv" else iter_jsonl(queryset)
+def iter_export(queryset: QuerySet, fmt: str, on_rows=None) -> Iterator[bytes]:
+    return iter_csv(queryset, on_rows) if fmt == "csv" else iter_jsonl(queryset, on_rows)
 
 
 EXPORT_FAILED = "The export failed part-way; this file is incomplete."

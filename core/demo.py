@@ -65,20 +65,29 @@ def _users(org, rows) -> dict[str, User]:
     return users
 
 
+SEED_STEPS = 4  # organizations and roles, acme's people, globex's people, workflows
+
+
 @transaction.atomic
-def seed() -> dict:
+def seed(on_step=None) -> dict:
+    """``on_step(1)``, when given, hears of each of the ``SEED_STEPS`` steps done (progress bars)."""
+    step = on_step or (lambda n: None)
     acme = _org("acme", "Acme Corp")
     for slug, (name, codes) in ACME_ROLES.items():
         if not Role.objects.for_organization(acme).filter(slug=slug).exists():
             account_services.role_create(actor=None, organization=acme, slug=slug, name=name, permissions=codes)
+    step(1)
     acme_users = _users(acme, ACME_USERS)
+    step(1)
     engineering = _department(acme, "Engineering")
     if engineering.head_id is None:
         org_services.department_update(actor=None, department=engineering, head=acme_users["mark@acme.example"])
     globex = _org("globex", "Globex Inc")
     _users(globex, GLOBEX_USERS)
+    step(1)
 
     from workflows.demo import seed_workflows
 
     workflows = seed_workflows(organization=acme, actor=acme_users["dana@acme.example"])
+    step(1)
     return {"organizations": [acme.slug, globex.slug], "workflows": workflows}

@@ -236,6 +236,7 @@ def test_a_stream_that_fails_part_way_ends_with_an_error_record(fmt, last_line, 
     assert "audit export failed mid-stream" in caplog.text
 
 
+@pytest.mark.asyncio
 async def test_a_failing_stream_served_over_asgi_ends_instead_of_hanging():
     chunks = [chunk async for chunk in aiter_sync(guarded(_fails_after_one_chunk(), "jsonl"))]
     assert json.loads(chunks[-1])["error"]["code"] == "export_failed"

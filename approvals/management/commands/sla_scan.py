@@ -1,9 +1,8 @@
-from django.core.management.base import BaseCommand
-
 from approvals.sla_scan import run_scan
+from core.progress import ProgressCommand
 
 
-class Command(BaseCommand):
+class Command(ProgressCommand):
     help = "Run one SLA scan: send due reminders and perform due escalations (--dry-run: only print them)."
 
     def add_arguments(self, parser):
@@ -11,7 +10,9 @@ class Command(BaseCommand):
         parser.add_argument("--limit", type=int, default=None, help="At most this many tasks per kind.")
 
     def handle(self, *args, dry_run=False, limit=None, **options):
-        report = run_scan(dry_run=dry_run, limit=limit)
+        with self.progress("scanning", unit="tasks") as progress:
+            report = run_scan(dry_run=dry_run, limit=limit, on_tasks=progress.advance)
+        # One line per reminder/escalation, then the summary line (report.lines() ends with it).
         for line in report.lines():
             self.stdout.write(line)
         if report.errors:

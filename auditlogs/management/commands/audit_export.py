@@ -1,6 +1,6 @@
 import datetime as dt
 
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import CommandError
 from django.db import DatabaseError
 from django.utils import timezone
 from django.utils.dateparse import parse_date, parse_datetime
@@ -9,6 +9,7 @@ from auditlogs.export import FORMATS, iter_export
 from auditlogs.models import AuditLog
 from auditlogs.selectors import audit_logs_for
 from auditlogs.services import record_export
+from core.progress import ProgressCommand
 from organizations.models import Organization
 
 
@@ -21,7 +22,7 @@ def _parse_since(value: str):
     return parsed if timezone.is_aware(parsed) else timezone.make_aware(parsed, dt.UTC)
 
 
-class Command(BaseCommand):
+class Command(ProgressCommand):
     help = "Stream audit rows to stdout as CSV or JSON lines (constant memory). The export itself is audited."
 
     def add_arguments(self, parser):
@@ -43,9 +44,18 @@ class Command(BaseCommand):
             queryset = AuditLog.objects.filter(id__lt=record.id).order_by("chain", "sequence")
         if since_dt is not None:
             queryset = queryset.filter(created_at__gte=since_dt)
+        progress = self.progress("exporting")
+        if progress.enabled:  # the count is one more query: only for the bar
+            progress.set_total(queryset.count())
         try:
-            for chunk in iter_export(queryset, fmt):
-                self.stdout.write(chunk.decode(), ending="")
+            with progress:
+                for chunk in iter_export(queryset, fmt, on_rows=progress.advance):
+                    self.stdout.write(chunk.decode(), ending="")
         except DatabaseError as exc:
             raise CommandError(f"export failed part-way (output incomplete): {exc}".splitlines()[0])
         self.stdout.flush()
+        # stdout carries the data: the summary goes to stderr
+        self.summary(
+            f"Exported {progress.count:,} audit rows as {fmt} in {progress.elapsed:.1f} s "
+            f"({progress.rate():,.0f} rows/s), up to export record {record.sequence} of its chain."
+        )

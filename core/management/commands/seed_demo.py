@@ -1,16 +1,17 @@
-from django.core.management.base import BaseCommand
+from core.demo import DEMO_PASSWORD, SEED_STEPS, seed
+from core.progress import ProgressCommand
 
-from core.demo import DEMO_PASSWORD, seed
 
-
-class Command(BaseCommand):
-    help = "Create the demo organizations, users, roles and workflows of DESIGN §5 (idempotent)."
+class Command(ProgressCommand):
+    help = "Create the demo organizations, users, roles and workflows (idempotent)."
 
     def handle(self, *args, **options):
-        result = seed()
+        with self.progress("seeding", total=SEED_STEPS, unit="steps") as progress:
+            result = seed(on_step=progress.advance)
         self.stdout.write(
             self.style.SUCCESS(
                 f"Demo data ready: orgs {', '.join(result['organizations'])}; "
-                f"workflows {', '.join(result['workflows']) or '-'}; password {DEMO_PASSWORD}"
+                f"workflows {', '.join(result['workflows']) or '-'}; password {DEMO_PASSWORD} "
+                f"({progress.elapsed:.1f} s)"
             )
         )

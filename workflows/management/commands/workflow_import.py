@@ -3,14 +3,15 @@
 import json
 from pathlib import Path
 
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import CommandError
 
 from core.exceptions import ApplicationError
+from core.progress import ProgressCommand
 from workflows.io import import_document
 from workflows.management.commands._org import resolve_org
 
 
-class Command(BaseCommand):
+class Command(ProgressCommand):
     help = "Import a workflow from a JSON file (as printed by workflow_export)."
 
     def add_arguments(self, parser):
@@ -35,4 +36,4 @@ class Command(BaseCommand):
         except ApplicationError as exc:
             lines = [exc.message, *(f"  {k}: {' '.join(v)}" for k, v in (exc.details or {}).items())]
             raise CommandError("\n".join(lines)) from None
-        self.stdout.write(f"{definition.key}: {what}.")
+        self.stdout.write(f"{definition.key}: {what}.")  # the one-line summary (one document: no bar)
