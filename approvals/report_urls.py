@@ -2,6 +2,9 @@
 
 from django.urls import path
 
-from approvals.report_views import ReportSummaryView
+from approvals.report_views import ReportSeriesView, ReportSummaryView
 
-urlpatterns = [path("reports/summary/", ReportSummaryView.as_view(), name="reports-summary")]
+urlpatterns = [
+    path("reports/summary/", ReportSummaryView.as_view(), name="reports-summary"),
+    path("reports/series/", ReportSeriesView.as_view(), name="reports-series"),
+]

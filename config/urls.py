@@ -3,6 +3,7 @@ from django.contrib import admin
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView
 
+from approvals.admin_reports import reports_view
 from core import views as core_views
 from core.api_docs import RedocView, SwaggerView
 
@@ -14,6 +15,7 @@ urlpatterns = [
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SwaggerView.as_view(url_name="schema"), name="swagger-ui"),
     path("api/redoc/", RedocView.as_view(url_name="schema"), name="redoc"),
+    path("admin/reports/", admin.site.admin_view(reports_view), name="admin-reports"),
     path("admin/", admin.site.urls),
 ]
 

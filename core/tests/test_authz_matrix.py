@@ -347,6 +347,7 @@ MATRIX = {
     },
     # --- reports -----------------------------------------------------------------------------------------
     ("GET", "reports/summary/"): {"expect": only({"auditor": 200, "designer": 200, "admin": 200}, foreign=200)},
+    ("GET", "reports/series/"): {"expect": only({"auditor": 200, "designer": 200, "admin": 200}, foreign=200)},
     # --- audit log ---------------------------------------------------------------------------------------
     ("GET", "audit-logs/"): {"expect": only({"auditor": 200, "admin": 200}, foreign=200)},
     ("GET", "audit-logs/export/"): {
