@@ -9,6 +9,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from types import MappingProxyType
 
 from django.db.models import Q
 from django.utils import timezone
@@ -18,7 +19,7 @@ from accounts.models import User
 from accounts.selectors import users_with_role
 from approvals.models import Delegation
 from workflows.conditions import ConditionError, evaluate_condition, requester_context
-from workflows.models import ApproverType, Step
+from workflows.models import ApproverType, Step, VersionStatus
 
 
 @dataclass
@@ -48,16 +49,40 @@ class StagePlan:
         return not any(p.applies for p in self.steps)
 
 
+# The compiled route of a published (or retired) version: its steps sorted and grouped by stage,
+# kept in process by version id. The database refuses changes to the steps of a version once it
+# is published, so an entry never goes stale; a draft's steps are read each time. Issue 14: one
+# statement and the model instantiation less on every stage activation.
+_COMPILED: dict = {}
+_COMPILED_MAX = 2048
+
+
+def _compile(version) -> tuple[tuple[Step, ...], MappingProxyType]:
+    steps = tuple(sorted(version.steps.all(), key=lambda s: (s.stage, s.position, s.name)))
+    stages: dict[int, tuple[Step, ...]] = {}
+    for step in steps:
+        stages[step.stage] = (*stages.get(step.stage, ()), step)
+    return steps, MappingProxyType(stages)
+
+
+def _compiled(version) -> tuple[tuple[Step, ...], MappingProxyType]:
+    if version.status == VersionStatus.DRAFT:
+        return _compile(version)  # uses the prefetched steps when present
+    compiled = _COMPILED.get(version.pk)
+    if compiled is None:
+        if len(_COMPILED) >= _COMPILED_MAX:
+            _COMPILED.clear()
+        compiled = _COMPILED[version.pk] = _compile(version)
+    return compiled
+
+
 def steps_of(version) -> list[Step]:
-    # Uses the prefetched steps when present.
-    return sorted(version.steps.all(), key=lambda s: (s.stage, s.position, s.name))
+    return list(_compiled(version)[0])
 
 
-def stages_of(version) -> dict[int, list[Step]]:
-    out: dict[int, list[Step]] = {}
-    for step in steps_of(version):
-        out.setdefault(step.stage, []).append(step)
-    return out
+def stages_of(version) -> MappingProxyType:
+    """stage number -> its steps (a read-only mapping of tuples, shared by every caller)."""
+    return _compiled(version)[1]
 
 
 def step_applies(step: Step, *, data: dict, requester_ctx: dict) -> tuple[bool, str]:
@@ -186,7 +211,8 @@ def resolve_approvers(
 def plan_stage(
     steps: list[Step], *, organization, requester: User, data: dict, definition_id, distinct: bool, excluded_ids=None
 ) -> StagePlan:
-    ctx = requester_context(requester)
+    # the requester's context costs queries (department, manager): only when a condition reads it
+    ctx = requester_context(requester) if any((s.condition or "").strip() for s in steps) else {}
     plans = []
     for step in steps:
         applies, error = step_applies(step, data=data, requester_ctx=ctx)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 
-from django.db.models import Exists, OuterRef, Q, QuerySet, Subquery
+from django.db.models import Exists, OuterRef, Prefetch, Q, QuerySet, Subquery
 from django.utils import timezone
 
 from approvals.models import ApprovalTask, Assignment, Delegation, TaskStatus
@@ -66,11 +66,14 @@ def acting_for(task) -> str | None:
     return str(value) if value else None
 
 
+def assignments_with_users() -> Prefetch:
+    """A task's assignments with the assignee and whom they act for: one query (joined users)."""
+    return Prefetch("assignments", queryset=Assignment.objects.select_related("assignee", "on_behalf_of"))
+
+
 def task_detail_queryset() -> QuerySet[ApprovalTask]:
     """Tasks with their step, request and assignments (assignees and whom they act for)."""
-    return ApprovalTask.objects.select_related("step", "request").prefetch_related(
-        "assignments__assignee", "assignments__on_behalf_of"
-    )
+    return ApprovalTask.objects.select_related("step", "request").prefetch_related(assignments_with_users())
 
 
 def task_get(*, user, task_id) -> ApprovalTask:
@@ -126,6 +129,7 @@ def delegation_not_used_for(delegations) -> dict:
 __all__ = [
     "TaskStatus",
     "acting_for",
+    "assignments_with_users",
     "delegated_assignment_q",
     "delegation_not_used_for",
     "delegations_for",

@@ -16,10 +16,13 @@ Inputs may be any aware datetime; results are aware datetimes in UTC.
 from __future__ import annotations
 
 import datetime as dt
+import time
 import zoneinfo
 from collections.abc import Iterable
 
 UTC = dt.UTC
+CACHE_SECONDS = 300.0
+_CALENDARS: dict = {}  # organization id -> (key, loaded at, calendar); the calendar is never mutated
 # A guard against calendars that never open (e.g. every work day a holiday).
 MAX_DAYS_SCANNED = 366 * 20
 
@@ -48,15 +51,29 @@ class BusinessCalendar:
 
     @classmethod
     def for_organization(cls, organization) -> BusinessCalendar:
+        """The organization's calendar, kept in process per organization (issue 14: every task
+        activation needs it). An entry is keyed by the organization row's ``updated_at``, which
+        every change of the calendar moves (``organization_update``, and the holiday services
+        touch it), so a change in any process is seen by the next activation that loads the
+        organization; entries also expire after ``CACHE_SECONDS`` in case a holiday is written
+        some other way."""
         from organizations.models import Holiday
 
-        return cls(
+        now = time.monotonic()
+        key = (organization.timezone, tuple(organization.work_days), organization.work_start, organization.work_end)
+        key = (*key, organization.updated_at)
+        cached = _CALENDARS.get(organization.pk)
+        if cached is not None and cached[0] == key and now - cached[1] < CACHE_SECONDS:
+            return cached[2]
+        calendar = cls(
             timezone=organization.timezone,
             work_days=organization.work_days,
             work_start=organization.work_start,
             work_end=organization.work_end,
             holidays=Holiday.objects.filter(organization=organization).values_list("date", flat=True),
         )
+        _CALENDARS[organization.pk] = (key, now, calendar)
+        return calendar
 
     # -- building blocks ----------------------------------------------------------------
     def is_work_date(self, day: dt.date) -> bool:

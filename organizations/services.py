@@ -1,6 +1,7 @@
 """Organizations, departments and holidays. One transaction each, audited."""
 
 from django.db import transaction
+from django.utils import timezone
 
 from accounts.catalog import BUILTIN_ROLES
 from auditlogs.services import audit_record, delete_audited, model_changes, save_audited, snapshot
@@ -143,11 +144,17 @@ def department_delete(*, actor, department: Department) -> None:
         delete_audited(actor=actor, instance=department, tracked=DEPARTMENT_FIELDS, action="department.deleted")
 
 
+def _calendar_changed(organization_id) -> None:
+    # moves the organization's updated_at: the key of every process's cached business calendar
+    Organization.objects.filter(pk=organization_id).update(updated_at=timezone.now())
+
+
 def holiday_create(*, actor, organization, date, name: str) -> Holiday:
     if Holiday.objects.for_organization(organization).filter(date=date).exists():
         raise ValidationFailed(details={"date": ["There is already a holiday on this date."]})
     with transaction.atomic():
         holiday = Holiday.objects.create(organization=organization, date=date, name=name)
+        _calendar_changed(holiday.organization_id)
         audit_record(
             action="holiday.created",
             actor=actor,
@@ -169,9 +176,11 @@ def holiday_update(*, actor, holiday: Holiday, **fields) -> Holiday:
         raise ValidationFailed(details={"date": ["There is already a holiday on this date."]})
     with transaction.atomic():
         save_audited(actor=actor, instance=holiday, fields=fields, tracked=HOLIDAY_FIELDS, action="holiday.updated")
+        _calendar_changed(holiday.organization_id)
     return holiday
 
 
 def holiday_delete(*, actor, holiday: Holiday) -> None:
     with transaction.atomic():
         delete_audited(actor=actor, instance=holiday, tracked=HOLIDAY_FIELDS, action="holiday.deleted")
+        _calendar_changed(holiday.organization_id)

@@ -283,8 +283,11 @@ def after_task_settled(request: Request, task: ApprovalTask, outbox: ev.Outbox, 
         else:
             close_request(request, "reject", outbox, comment=comment)
         return
-    open_in_stage = ApprovalTask.objects.filter(
-        request=request, round=request.round, stage=task.stage, status=TaskStatus.PENDING
-    ).exists()
+    # A stage of one step has one task per round, this one: nothing else can be open in it.
+    open_in_stage = len(routing.stages_of(request.workflow_version).get(task.stage, ())) > 1 and (
+        ApprovalTask.objects.filter(
+            request=request, round=request.round, stage=task.stage, status=TaskStatus.PENDING
+        ).exists()
+    )
     if not open_in_stage:
         activate_from(request, stage=task.stage + 1, outbox=outbox)

@@ -147,3 +147,25 @@ def test_organization_functions_use_its_timezone_days_and_holidays():
     assert add_business_hours(organization=other, start=start, hours=2) == dt.datetime(
         2026, 1, 15, 16, 0, tzinfo=dt.UTC
     )
+
+
+@pytest.mark.django_db
+def test_the_cached_calendar_follows_holiday_changes(django_assert_num_queries):
+    """Issue 14: the calendar is kept in process; a holiday change through the services is seen."""
+    from organizations import services
+
+    org = make_org("cal-cache")
+    monday = dt.datetime(2026, 1, 19, 9, 0, tzinfo=dt.UTC)
+    assert add_business_hours(organization=org, start=monday, hours=2) == monday + dt.timedelta(hours=2)
+    with django_assert_num_queries(0):  # the holidays are not read again
+        assert add_business_hours(organization=org, start=monday, hours=2) == monday + dt.timedelta(hours=2)
+
+    holiday = services.holiday_create(actor=None, organization=org, date=dt.date(2026, 1, 19), name="Closed")
+    org.refresh_from_db()
+    assert add_business_hours(organization=org, start=monday, hours=2) == monday + dt.timedelta(days=1, hours=2)
+    services.holiday_update(actor=None, holiday=holiday, date=dt.date(2026, 1, 20))
+    org.refresh_from_db()
+    assert add_business_hours(organization=org, start=monday, hours=9) == monday + dt.timedelta(days=2, hours=1)
+    services.holiday_delete(actor=None, holiday=holiday)
+    org.refresh_from_db()
+    assert add_business_hours(organization=org, start=monday, hours=2) == monday + dt.timedelta(hours=2)
