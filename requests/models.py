@@ -40,6 +40,12 @@ class Request(SoftDeleteModel):
     returned_from_stage = models.PositiveSmallIntegerField(
         null=True, blank=True, help_text="The stage that asked for changes; resubmission resumes there."
     )
+    returned_data_digest = models.CharField(
+        max_length=64,
+        blank=True,
+        editable=False,
+        help_text="SHA-256 of the data when the request was returned for changes (resubmit policy).",
+    )
     reference = models.CharField(max_length=32)
     submitted_at = models.DateTimeField(null=True, blank=True)
     completed_at = models.DateTimeField(null=True, blank=True)

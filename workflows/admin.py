@@ -321,7 +321,7 @@ class WorkflowVersionAdmin(OrgScopedAdmin):
 class DefinitionForm(forms.ModelForm):
     class Meta:
         model = WorkflowDefinition
-        fields = ["key", "name", "description", "category", "is_active", "reference_prefix"]
+        fields = ["key", "name", "description", "category", "is_active", "reference_prefix", "resubmit_policy"]
 
 
 @admin.register(WorkflowDefinition)
@@ -329,7 +329,7 @@ class WorkflowDefinitionAdmin(SoftDeleteAdmin):
     admin_permission_code = MANAGE
     audit_action_prefix = "workflow"
     form = DefinitionForm
-    list_display = ["name", "key", "category", "is_active", "published", "draft"]
+    list_display = ["name", "key", "category", "is_active", "resubmit_policy", "published", "draft"]
     list_filter = ["is_active", "category"]
     search_fields = ["key", "name"]
 
@@ -340,7 +340,7 @@ class WorkflowDefinitionAdmin(SoftDeleteAdmin):
         return ["key", "versions_links"] if obj else []
 
     def get_fields(self, request, obj=None):
-        fields = ["key", "name", "description", "category", "is_active", "reference_prefix"]
+        fields = ["key", "name", "description", "category", "is_active", "reference_prefix", "resubmit_policy"]
         return [*fields, "versions_links"] if obj else fields
 
     def _status_number(self, obj, status):

@@ -8,11 +8,11 @@ from django.db import transaction
 
 from core.exceptions import NotFound, ValidationFailed
 from workflows import selectors, services
-from workflows.models import VersionStatus, WorkflowDefinition, WorkflowVersion
+from workflows.models import ResubmitPolicy, VersionStatus, WorkflowDefinition, WorkflowVersion
 from workflows.validation import STEP_FIELDS, validate_version
 
 FORMAT = 1
-DEFINITION_KEYS = ["key", "name", "description", "category", "reference_prefix"]
+DEFINITION_KEYS = ["key", "name", "description", "category", "reference_prefix", "resubmit_policy"]
 
 
 def export_document(*, organization, key: str) -> dict:
@@ -63,6 +63,7 @@ def import_document(*, organization, actor, document: dict, publish: bool = Fals
         "steps": document.get("steps", []),
     }
     attrs = {k: document.get(k, "") for k in ["name", "description", "category", "reference_prefix"]}
+    attrs["resubmit_policy"] = document.get("resubmit_policy", ResubmitPolicy.RESTART_IF_CHANGED)
     definition = selectors.definitions_for(organization=organization).filter(key=key).first()
     current = definition and (
         selectors.draft_for(definition=definition) or selectors.published_for(definition=definition)

@@ -3,6 +3,14 @@ from django.db import models
 from core.models import SoftDeleteModel, TenantQuerySet, TimeStampedModel
 
 
+class ResubmitPolicy(models.TextChoices):
+    """Where a request returned for changes starts again when it is resubmitted (docs/lifecycle.md)."""
+
+    RESTART = "restart", "Restart: every stage is asked again"
+    RESTART_IF_CHANGED = "restart_if_changed", "Restart if the data changed, else resume"
+    RESUME = "resume", "Resume at the stage that asked for changes"
+
+
 class WorkflowDefinition(SoftDeleteModel):
     """A kind of request an organization handles (purchase, leave...). Its route lives in versions."""
 
@@ -14,6 +22,13 @@ class WorkflowDefinition(SoftDeleteModel):
     is_active = models.BooleanField(default=True, help_text="Inactive workflows accept no new requests.")
     reference_prefix = models.CharField(max_length=8, blank=True, help_text="Request references look like PUR-000042.")
     reference_counter = models.PositiveIntegerField(default=0, editable=False)
+    resubmit_policy = models.CharField(
+        max_length=32,
+        choices=ResubmitPolicy.choices,
+        default=ResubmitPolicy.RESTART_IF_CHANGED,
+        help_text="Where a resubmitted request starts again: an approval given for one set of data "
+        "does not count for another unless the workflow opts into resume.",
+    )
     created_by = models.ForeignKey("accounts.User", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
 
     class Meta:

@@ -2,7 +2,7 @@
 
 from rest_framework import serializers
 
-from workflows.models import EscalateTo, Step, VersionStatus, WorkflowDefinition, WorkflowVersion
+from workflows.models import EscalateTo, ResubmitPolicy, Step, VersionStatus, WorkflowDefinition, WorkflowVersion
 from workflows.validation import STEP_FIELDS
 
 
@@ -62,6 +62,7 @@ class WorkflowSerializer(serializers.ModelSerializer):
             "category",
             "is_active",
             "reference_prefix",
+            "resubmit_policy",
             "created_at",
             "updated_at",
             "published_version",
@@ -96,6 +97,9 @@ class WorkflowCreateSerializer(VersionContentSerializer):
     category = serializers.CharField(required=False, allow_blank=True, max_length=100, default="")
     is_active = serializers.BooleanField(required=False, default=True)
     reference_prefix = serializers.CharField(required=False, allow_blank=True, max_length=8, default="")
+    resubmit_policy = serializers.ChoiceField(
+        choices=ResubmitPolicy.choices, required=False, default=ResubmitPolicy.RESTART_IF_CHANGED
+    )
 
 
 class WorkflowUpdateSerializer(serializers.Serializer):
@@ -104,3 +108,4 @@ class WorkflowUpdateSerializer(serializers.Serializer):
     category = serializers.CharField(required=False, allow_blank=True, max_length=100)
     is_active = serializers.BooleanField(required=False)
     reference_prefix = serializers.CharField(required=False, allow_blank=True, max_length=8)
+    resubmit_policy = serializers.ChoiceField(choices=ResubmitPolicy.choices, required=False)

@@ -17,10 +17,10 @@ from django.utils import timezone
 
 from auditlogs.services import audit_record
 from core.exceptions import Conflict, ValidationFailed
-from workflows.models import Step, VersionStatus, WorkflowDefinition, WorkflowVersion
+from workflows.models import ResubmitPolicy, Step, VersionStatus, WorkflowDefinition, WorkflowVersion
 from workflows.validation import STEP_FIELDS, validate_version
 
-DEFINITION_FIELDS = ["name", "description", "category", "is_active", "reference_prefix"]
+DEFINITION_FIELDS = ["name", "description", "category", "is_active", "reference_prefix", "resubmit_policy"]
 
 
 class VersionImmutable(Conflict):
@@ -57,6 +57,8 @@ def _validate_definition_fields(fields: dict) -> None:
         errors["name"] = ["This field is required."]
     if "is_active" in fields and not isinstance(fields["is_active"], bool):
         errors["is_active"] = ["Must be true or false."]
+    if "resubmit_policy" in fields and fields["resubmit_policy"] not in ResubmitPolicy.values:
+        errors["resubmit_policy"] = [f"Must be one of {', '.join(ResubmitPolicy.values)}."]
     if errors:
         raise ValidationFailed(details=errors)
 
@@ -72,6 +74,7 @@ def workflow_create(
     category: str = "",
     is_active: bool = True,
     reference_prefix: str = "",
+    resubmit_policy: str = ResubmitPolicy.RESTART_IF_CHANGED,
     form_schema: dict | None = None,
     distinct_approvers: bool = False,
     steps: list | None = None,
@@ -84,7 +87,7 @@ def workflow_create(
         validate_slug(key or "")
     except ValidationError:
         raise ValidationFailed(details={"key": ["Use letters, digits, hyphens and underscores."]}) from None
-    _validate_definition_fields({"name": name, "is_active": is_active})
+    _validate_definition_fields({"name": name, "is_active": is_active, "resubmit_policy": resubmit_policy})
     form_schema = {"type": "object", "properties": {}} if form_schema is None else form_schema
     normalized = validate_version(
         organization=organization, form_schema=form_schema, steps=steps or [], distinct_approvers=distinct_approvers
@@ -101,6 +104,7 @@ def workflow_create(
                 category=category or "",
                 is_active=is_active,
                 reference_prefix=reference_prefix or key[:3].upper(),
+                resubmit_policy=resubmit_policy,
                 created_by=actor,
             )
     except IntegrityError:
@@ -127,7 +131,8 @@ def workflow_create(
 
 @transaction.atomic
 def workflow_update(*, actor, definition: WorkflowDefinition, **fields) -> WorkflowDefinition:
-    """Definition attributes only (name, description, category, is_active, reference_prefix); the key is fixed."""
+    """Definition attributes only (name, description, category, is_active, reference_prefix,
+    resubmit_policy); the key is fixed."""
     unknown = set(fields) - set(DEFINITION_FIELDS)
     if unknown:
         raise ValidationFailed(details={f: ["This field cannot be changed here."] for f in sorted(unknown)})

@@ -16,7 +16,7 @@ from approvals import routing
 from approvals.lifecycle import engine
 from approvals.lifecycle import events as ev
 from approvals.lifecycle.locks import load_task
-from approvals.lifecycle.resubmit import resume_stage
+from approvals.lifecycle.resubmit import restart_point
 from approvals.lifecycle.transitions import check_request, check_task
 from approvals.models import ApprovalTask, Assignment, Decision, Delegation
 from requests.models import Request, RequestStatus
@@ -46,7 +46,8 @@ def do_submit(request: Request, *, outbox: ev.Outbox) -> None:
 
 
 def do_resubmit(request: Request, *, title: str | None, data: dict | None, outbox: ev.Outbox) -> None:
-    """changes_requested -> pending in a new round, starting where the workflow's resubmit policy says."""
+    """changes_requested -> pending in a new round, starting where the workflow's resubmit policy says
+    (the audit row, and so the timeline, says which policy, whether it restarted and why)."""
     status = check_request(request, "resubmit")
     changes: dict = {}
     if title is not None and title.strip() and title.strip() != request.title:
@@ -55,23 +56,26 @@ def do_resubmit(request: Request, *, title: str | None, data: dict | None, outbo
     if data is not None and data != request.data:
         changes["data"] = [request.data, data]
         request.data = data
-    stage, restarted = resume_stage(request)
+    start = restart_point(request)
     before_round = request.round
     request.round = before_round + 1
     request.status = status
     request.returned_from_stage = None
+    request.returned_data_digest = ""
     request.submitted_at = timezone.now()
     request.save()
     changes.update(
         {
             "status": [RequestStatus.CHANGES_REQUESTED, status],
             "round": [before_round, request.round],
-            "restarted": restarted,
-            "resume_stage": stage or None,
+            "restarted": start.restarted,
+            "resume_stage": start.stage or None,
+            "resubmit_policy": start.policy,
+            "reason": start.reason,
         }
     )
     outbox.emit(ev.RequestResubmitted(request, changes))
-    engine.activate_from(request, stage=stage, outbox=outbox)
+    engine.activate_from(request, stage=start.stage, outbox=outbox)
 
 
 def do_close(request: Request, action: str, *, outbox: ev.Outbox, comment: str = "") -> None:

@@ -13,6 +13,10 @@ event into the caller's ``Outbox``.
 
 from __future__ import annotations
 
+import hashlib
+import json
+
+from django.core.serializers.json import DjangoJSONEncoder
 from django.utils import timezone
 
 from approvals import routing
@@ -26,6 +30,12 @@ from workflows.models import ApprovalMode, OnReject
 
 def _uid(user) -> str | None:
     return str(user.pk) if user is not None else None
+
+
+def data_digest(data) -> str:
+    """SHA-256 of a request's data in a canonical form (key order and spacing do not count)."""
+    canonical = json.dumps(data, sort_keys=True, separators=(",", ":"), cls=DjangoJSONEncoder, ensure_ascii=False)
+    return hashlib.sha256(canonical.encode()).hexdigest()
 
 
 # --- reads the engine decides on ----------------------------------------------------------------
@@ -219,7 +229,8 @@ def close_request(
     fields = ["status", "updated_at"]
     if status == RequestStatus.CHANGES_REQUESTED:
         request.returned_from_stage = returned_from_stage
-        fields.append("returned_from_stage")
+        request.returned_data_digest = data_digest(request.data)  # what the earlier stages decided on
+        fields += ["returned_from_stage", "returned_data_digest"]
     else:
         request.completed_at = timezone.now()
         fields.append("completed_at")

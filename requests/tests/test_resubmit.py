@@ -19,7 +19,7 @@ def p(org):
 @pytest.fixture
 def flow(org, p):
     # stage 1: manager; stage 1 conditional legal (amount > 5000); stage 2: finance (returns to requester)
-    return make_flow(
+    version = make_flow(
         org,
         [
             user_step(1, "Manager", p.mark),
@@ -28,6 +28,11 @@ def flow(org, p):
             user_step(3, "CFO", p.carl),
         ],
     )
+    # These tests pin the `resume` policy (the workflow opts in); the default, restart_if_changed,
+    # and the others: approvals/tests/test_lifecycle_resubmit.py.
+    version.definition.resubmit_policy = "resume"
+    version.definition.save(update_fields=["resubmit_policy"])
+    return version
 
 
 def returned(p, flow, amount=3000):
