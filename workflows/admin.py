@@ -18,7 +18,15 @@ from django.utils.safestring import mark_safe
 from core.admin import OrgScopedAdmin, SoftDeleteAdmin, call_service
 from core.exceptions import ApplicationError, ValidationFailed
 from workflows import services
-from workflows.models import ApprovalMode, ApproverType, Step, VersionStatus, WorkflowDefinition, WorkflowVersion
+from workflows.models import (
+    ApprovalMode,
+    ApproverType,
+    ResubmitPolicy,
+    Step,
+    VersionStatus,
+    WorkflowDefinition,
+    WorkflowVersion,
+)
 from workflows.validation import STEP_FIELDS, check_form_schema, validate_version
 
 MANAGE = "workflows.manage"
@@ -322,6 +330,13 @@ class DefinitionForm(forms.ModelForm):
     class Meta:
         model = WorkflowDefinition
         fields = ["key", "name", "description", "category", "is_active", "reference_prefix", "resubmit_policy"]
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["resubmit_policy"].required = False  # left out: the default policy
+
+    def clean_resubmit_policy(self):
+        return self.cleaned_data.get("resubmit_policy") or ResubmitPolicy.RESTART_IF_CHANGED
 
 
 @admin.register(WorkflowDefinition)
