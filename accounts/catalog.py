@@ -1,4 +1,4 @@
-"""The permission catalog: the only permission codes a role may hold (DESIGN §3)."""
+"""The permission catalog: the only permission codes a role may hold (docs/api.md, "Permissions")."""
 
 ORG_MANAGE = "org.manage"
 USERS_MANAGE = "users.manage"

@@ -3,8 +3,8 @@
     DATABASE_URL=... .venv/bin/python bench/seed.py OUT.json [--users 2000] [--departments 100] [--pool 20000]
 
 Organization ``bench`` (UTC, Mon-Fri 09-17): ``--departments`` departments of equal size, the
-first member of each is its head and everybody else's manager; as in DESIGN §5, two finance
-approvers, one legal approver, a CFO and an org admin; the DESIGN §5 purchase-request workflow, published.
+first member of each is its head and everybody else's manager; as in the demo data, two finance
+approvers, one legal approver, a CFO and an org admin; the demo purchase-request workflow, published.
 Everything up to here goes through the services (audited like production data).
 
 The approval pool: ``--pool`` pending requests at stage 1, each with its manager's task. One

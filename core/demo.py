@@ -1,4 +1,4 @@
-"""Demo data of DESIGN §5. Idempotent: running it twice changes nothing the second time."""
+"""Demo data (docs/architecture.md, "Demo data"). Idempotent: running it twice changes nothing the second time."""
 
 from django.db import transaction
 

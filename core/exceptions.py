@@ -1,4 +1,4 @@
-"""One error family for the whole API and one handler that renders the DESIGN §4 envelope.
+"""One error family for the whole API and one handler that renders the error envelope (docs/api.md).
 
 Services raise ``ApplicationError`` subclasses; DRF, Django and database errors are
 translated here so every 4xx/5xx body is ``{"error": {"code", "message", "details"}}``.

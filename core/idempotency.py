@@ -1,4 +1,4 @@
-"""``Idempotency-Key`` for creating and acting POSTs (DESIGN §4).
+"""``Idempotency-Key`` for creating and acting POSTs (docs/api.md, "Idempotency").
 
 The key is reserved before the handler runs (a unique row, committed on its own),
 so two concurrent repeats cannot both act: the second waits for nothing and gets

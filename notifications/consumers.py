@@ -1,4 +1,4 @@
-"""The live feed: ``/ws/notifications/`` (DESIGN §4).
+"""The live feed: ``/ws/notifications/`` (docs/api.md, "WebSocket feed").
 
 Protocol (JSON text frames):
 - connect with an access JWT in ``?token=`` or as a ``Sec-WebSocket-Protocol`` value

@@ -30,7 +30,7 @@ logger = logging.getLogger(__name__)
 
 
 def serialize_for_push(notification: Notification) -> dict:
-    """The ``notification`` object of the WebSocket contract (DESIGN §4)."""
+    """The ``notification`` object of the WebSocket contract (docs/api.md)."""
     return {
         "id": str(notification.id),
         "kind": notification.kind,

@@ -1,4 +1,4 @@
-"""Demo workflows of DESIGN §5, published. Idempotent: an existing key is left as it is."""
+"""The demo workflows (docs/architecture.md, "Demo data"), published. Idempotent: an existing key is left as it is."""
 
 from workflows import selectors, services
 from workflows.models import VersionStatus

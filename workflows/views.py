@@ -1,4 +1,4 @@
-"""``/api/v1/workflows/``: definitions, their draft, publishing and versions (DESIGN §4).
+"""``/api/v1/workflows/``: definitions, their draft, publishing and versions (docs/api.md).
 
 Writing needs ``workflows.manage``; any member of the organization reads the active,
 published workflows (to submit requests); drafts and inactive ones need ``workflows.manage``.

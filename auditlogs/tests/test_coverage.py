@@ -1,4 +1,4 @@
-"""Every foundation action writes one chained row, with actor, target and changes (DESIGN §3, issue 5 §2).
+"""Every foundation action writes one chained row, with actor, target and changes (docs/audit.md).
 
 The engine, workflows, notifications and SLA parts test their own actions.
 """

@@ -1,6 +1,6 @@
 """The fixture world of the authorization matrix and mass-assignment tests, built through services.
 
-The demo organizations (``core.demo.seed``: acme and globex, DESIGN §5) plus the objects every
+The demo organizations (``core.demo.seed``: acme and globex) plus the objects every
 route needs: alice's pending purchase request with mark's task, a draft, a request returned for
 changes, a comment, an attachment, a delegation mark -> dave, a draft workflow version, a spare
 department/holiday/role. The actors are the nine of the matrix.

@@ -1,4 +1,4 @@
-"""The WebSocket contract on the real channels-redis layer (DESIGN §4)."""
+"""The WebSocket contract on the real channels-redis layer (docs/api.md, "WebSocket feed")."""
 
 import uuid
 

@@ -69,7 +69,7 @@ class People:
 
 
 def purchase_flow(org, **kw) -> WorkflowVersion:
-    """DESIGN §5's purchase-request route."""
+    """The demo purchase-request route (workflows/demo.py)."""
     return make_flow(
         org,
         [

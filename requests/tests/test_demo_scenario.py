@@ -1,4 +1,4 @@
-"""DESIGN §5 end to end through the REST API, on the seeded demo data (``seed_demo``)."""
+"""The demo scenario (docs/architecture.md, "Demo data") end to end through the REST API, on the seeded demo data (``seed_demo``)."""
 
 import pytest
 

@@ -1,4 +1,4 @@
-"""Resubmission: resume at the returning stage vs restart (DESIGN §3), rounds kept."""
+"""Resubmission: resume at the returning stage vs restart (docs/lifecycle.md), rounds kept."""
 
 import pytest
 
