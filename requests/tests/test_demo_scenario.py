@@ -1,4 +1,4 @@
-"""The demo scenario (docs/architecture.md, "Demo data") end to end through the REST API, on the seeded demo data (``seed_demo``)."""
+"""The demo scenario end to end through the REST API, on the seeded demo data (``seed_demo``, docs/architecture.md)."""
 
 import pytest
 
