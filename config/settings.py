@@ -145,6 +145,10 @@ else:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
     CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
 
+# How long an open WebSocket waits for the channel layer (Redis) to come back before it closes
+# with 1013 Try Again Later (notifications/consumers.py).
+WS_LAYER_GRACE_SECONDS = env_int("WS_LAYER_GRACE_SECONDS", 30)
+
 CELERY_BROKER_URL = env_str("CELERY_BROKER_URL", REDIS_URL)
 # No broker: run tasks inline in the calling process (the embedded default).
 CELERY_TASK_ALWAYS_EAGER = not CELERY_BROKER_URL

@@ -20,6 +20,10 @@ class BlockingPoolRedisChannelLayer(RedisChannelLayer):
         host = dict(self.hosts[index])
         if "address" not in host:  # sentinel or explicit host/port: channels-redis's own pool
             return super().create_pool(index)
+        # A hung Redis must surface as an error (the WebSocket consumer survives and retries it,
+        # notifications/consumers.py) instead of blocking forever: above the 5 s BZPOPMIN of receive.
+        host.setdefault("socket_timeout", self.brpop_timeout + 5)
+        host.setdefault("socket_connect_timeout", 2)
         return aioredis.BlockingConnectionPool.from_url(
             host.pop("address"), max_connections=self.max_connections, timeout=self.pool_timeout, **host
         )

@@ -14,15 +14,39 @@ Protocol (JSON text frames):
 
 Each socket joins only the group of its own user: nobody receives another user's messages.
 Push is best effort: a client that reconnects catches up through ``unread_count`` and the REST list.
+
+Redis (the channel layer) failing does not kill the socket (issue 19.11): the consumer keeps
+it open and retries the layer with a short backoff; once the layer answers again it rejoins its
+group (a restarted Redis forgot it) and sends a fresh ``unread_count`` (what was pushed in the
+meantime is lost; the count and the REST list catch up). If the layer stays down longer than
+``WS_LAYER_GRACE_SECONDS``, or cannot be reached at connect, the socket is closed cleanly with
+code 4503 (like HTTP 503: try again later): reconnect with backoff.
 """
 
+import asyncio
+import contextlib
+import itertools
+import logging
+import time
+
 from channels.db import database_sync_to_async
+from channels.exceptions import StopConsumer
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
+from django.conf import settings
+from redis.exceptions import RedisError
 
 from core import metrics
 from core.parsers import loads_bounded
 
+logger = logging.getLogger(__name__)
+
 UNAUTHORIZED = 4401
+# Like 4401 for HTTP 401: HTTP 503, retry later. (ASGI servers accept only 1000 and 3000-4999,
+# so the registry's 1013 Try Again Later cannot be sent.)
+TRY_AGAIN_LATER = 4503
+# What the channel layer raises when Redis fails (TimeoutError and ConnectionError are OSErrors too).
+LAYER_ERRORS = (RedisError, OSError)
+_RETRY_DELAYS = (0.1, 0.25, 0.5, 1.0)
 
 
 def group_for(user_id) -> str:
@@ -41,9 +65,15 @@ class NotificationConsumer(AsyncJsonWebsocketConsumer):
             await self.close(code=UNAUTHORIZED, reason="unauthorized")
             return
         self.user = user
-        self.group = group_for(user.pk)
         # Join first, count second: a notification committed in between is counted and pushed, never lost.
-        await self.channel_layer.group_add(self.group, self.channel_name)
+        try:
+            await self.channel_layer.group_add(group_for(user.pk), self.channel_name)
+        except LAYER_ERRORS as exc:
+            logger.warning("websocket: channel layer unavailable at connect (%s: %s)", type(exc).__name__, exc)
+            await self.accept(subprotocol=subprotocol)
+            await self.close(code=TRY_AGAIN_LATER, reason="try again later")
+            return
+        self.group = group_for(user.pk)
         await self.accept(subprotocol=subprotocol)
         metrics.WS_CONNECTIONS.inc()
         self.counted = True
@@ -54,7 +84,48 @@ class NotificationConsumer(AsyncJsonWebsocketConsumer):
             metrics.WS_CONNECTIONS.dec()
             self.counted = False
         if self.group:
-            await self.channel_layer.group_discard(self.group, self.channel_name)
+            # Redis down: the membership expires on its own (channels-redis group_expiry).
+            with contextlib.suppress(*LAYER_ERRORS):
+                await self.channel_layer.group_discard(self.group, self.channel_name)
+
+    # --- the channel layer, surviving Redis hiccups ------------------------------------------
+    # channels' consumer loop awaits ``self.channel_receive()`` and dies on its first exception
+    # (the client saw close 1006). The loop assigns the layer's receive here and awaits one that
+    # retries instead: recovery and a lasting outage come back as the messages handled below.
+    @property
+    def channel_receive(self):
+        return self._receive_surviving_outages
+
+    @channel_receive.setter
+    def channel_receive(self, layer_receive):
+        self._layer_receive = layer_receive
+
+    async def _receive_surviving_outages(self):
+        try:
+            return await self._layer_receive()
+        except LAYER_ERRORS as exc:
+            logger.warning("websocket: channel layer failed (%s: %s); retrying", type(exc).__name__, exc)
+        if self.group is None:
+            raise StopConsumer()  # a socket refused at connect: nothing to keep open
+        failed_since = time.monotonic()
+        for attempt in itertools.count():
+            await asyncio.sleep(_RETRY_DELAYS[min(attempt, len(_RETRY_DELAYS) - 1)])
+            if time.monotonic() - failed_since >= settings.WS_LAYER_GRACE_SECONDS:
+                return {"type": "layer.lost"}
+            try:
+                # The probe is the rejoin: a restarted Redis has forgotten the group.
+                await self.channel_layer.group_add(self.group, self.channel_name)
+            except LAYER_ERRORS:
+                continue
+            return {"type": "layer.recovered"}
+
+    async def layer_recovered(self, event):
+        logger.warning("websocket: channel layer back; catching the client up")
+        await self.send_json({"type": "unread_count", "count": await self._unread_count()})
+
+    async def layer_lost(self, event):
+        logger.error("websocket: channel layer down for %ss; closing 4503", settings.WS_LAYER_GRACE_SECONDS)
+        await self.close(code=TRY_AGAIN_LATER, reason="try again later")
 
     # --- client -> server ---------------------------------------------------------------
     async def receive(self, text_data=None, bytes_data=None, **kwargs):

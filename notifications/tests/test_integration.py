@@ -9,18 +9,20 @@ from pathlib import Path
 import httpx
 import pytest
 from django.conf import settings
+from django.test import override_settings
 from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import connect
 
 from approvals.models import ApprovalTask
 from core.testing import api_client
-from core.tests.servers import BIN, ROOT, daphne_servers, server_env
+from core.tests.servers import BIN, ROOT, RedisProcess, daphne_servers, redis_server_binary, server_env
 from notifications.models import EmailDelivery, Kind
 from notifications.tasks import send_email_delivery
 from notifications.tests.conftest import access_token, celery_broker, make_notification
 from requests.tests.factories import make_flow, user_step
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
+needs_redis_server = pytest.mark.skipif(not redis_server_binary(), reason="redis-server binary is not installed")
 
 
 @pytest.fixture
@@ -133,3 +135,66 @@ def test_live_feed_across_two_servers(org, alice, bob, redis_url):
             ws.send(json.dumps({"type": "ping"}))
             assert json.loads(ws.recv(timeout=5)) == {"type": "pong"}
     print(f"approve on B -> notification on A: {latency * 1000:.0f} ms; unread after mark_read: {reply['count']}")
+
+
+# --- the channel layer failing under an open socket (issue 19.11) -----------------------------------
+
+
+def _socket(base, user):
+    return connect(f"{base.replace('http://', 'ws://')}/ws/notifications/?token={access_token(user)}", origin=base)
+
+
+def _next(ws, kind, timeout=20.0):
+    """The next message of ``kind`` (others skipped)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        message = json.loads(ws.recv(timeout=max(0.1, deadline - time.monotonic())))
+        if message["type"] == kind:
+            return message
+
+
+def _close_code(ws, timeout=20.0) -> int:
+    deadline = time.monotonic() + timeout
+    with pytest.raises(ConnectionClosed) as closed:
+        while time.monotonic() < deadline:
+            ws.recv(timeout=max(0.1, deadline - time.monotonic()))
+    return closed.value.rcvd.code if closed.value.rcvd else 1006
+
+
+@needs_redis_server
+def test_socket_survives_a_redis_restart_and_catches_up(org, alice):
+    """The consumer keeps the socket through Redis dying and coming back: it rejoins its group
+    (the new Redis knows nothing), sends a fresh unread_count, and pushes arrive again."""
+    redis = RedisProcess().start()
+    try:
+        with daphne_servers(1, REDIS_URL=redis.url, WS_LAYER_GRACE_SECONDS=60) as (base,), _socket(base, alice) as ws:
+            assert _next(ws, "unread_count")["count"] == 0
+            redis.stop()
+            time.sleep(1.0)  # the consumer's receive meets the dead Redis and retries
+            redis.start()
+            assert _next(ws, "unread_count")["count"] == 0  # the catch-up once the layer answers
+            ws.send(json.dumps({"type": "ping"}))
+            assert _next(ws, "pong") == {"type": "pong"}
+            layer = {"BACKEND": "core.channel_layer.BlockingPoolRedisChannelLayer", "CONFIG": {"hosts": [redis.url]}}
+            with override_settings(CHANNEL_LAYERS={"default": layer}):
+                make_notification(alice, title="After the restart")
+            assert _next(ws, "notification")["notification"]["title"] == "After the restart"
+    finally:
+        redis.stop()
+
+
+@needs_redis_server
+def test_socket_closes_4503_while_redis_stays_down(org, alice):
+    """A lasting outage ends the socket cleanly with 4503 (try again later) (not 1006), and a socket
+    opened while Redis is down gets 4503 at once: the client retries later."""
+    redis = RedisProcess().start()
+    try:
+        with daphne_servers(1, REDIS_URL=redis.url, WS_LAYER_GRACE_SECONDS=1) as (base,):
+            with _socket(base, alice) as ws:
+                assert _next(ws, "unread_count")["count"] == 0
+                redis.stop()
+                assert _close_code(ws) == 4503
+            with _socket(base, alice) as ws:
+                assert _close_code(ws) == 4503
+    finally:
+        redis.stop()
