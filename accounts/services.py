@@ -253,8 +253,35 @@ def user_update(*, actor: User | None, user: User, **fields) -> User:
     if "is_staff" in fields:
         check_flags_change(actor=actor, user=user, is_staff=fields["is_staff"])
     with transaction.atomic():
+        if fields.get("manager") is not None:
+            _lock_reporting_lines(user.organization_id)
+            _check_no_manager_cycle(user=user, manager=fields["manager"])
         save_audited(actor=actor, instance=user, fields=fields, tracked=USER_FIELDS, action="user.updated")
     return user
+
+
+def _lock_reporting_lines(organization_id) -> None:
+    """A manager change decides on the whole reporting chain: one lock per organization, so two
+    concurrent changes (mark under alice, alice under mark) cannot both pass the cycle check."""
+    organizations = User._meta.get_field("organization").related_model  # no import of the organizations app
+    organizations.objects.select_for_update().filter(pk=organization_id).values_list("pk", flat=True).get()
+
+
+def _check_no_manager_cycle(*, user: User, manager: User) -> None:
+    """Walk up from ``manager`` (one query); bounded by the people seen, so a loop stored before
+    this check existed is refused too instead of walked forever."""
+    managers = dict(User.objects.for_organization(user.organization_id).values_list("pk", "manager_id"))
+    seen: set = set()
+    node = manager.pk
+    while node is not None:
+        if node == user.pk:
+            raise ValidationFailed(
+                details={"manager": [f"{manager.email} reports to {user.email}: managers cannot form a cycle."]}
+            )
+        if node in seen:
+            raise ValidationFailed(details={"manager": ["The managers above this person form a loop; fix them first."]})
+        seen.add(node)
+        node = managers.get(node)
 
 
 def user_deactivate(*, actor: User | None, user: User) -> User:

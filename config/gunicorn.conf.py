@@ -25,6 +25,13 @@ max_requests_jitter = 500
 accesslog = os.environ.get("WEB_ACCESS_LOG", "-")
 errorlog = "-"
 forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1")
+# Above the app's own limits (REQUEST_MAX_URL_CHARS 4096, REQUEST_MAX_HEADER_BYTES 8190,
+# REQUEST_MAX_HEADERS 100 in config/settings.py), so an over-long URL or header reaches the app and
+# gets the JSON envelope (414/431) rather than gunicorn's HTML page. 8190 is gunicorn's maximum
+# request line; longer lines are refused by the proxy first (deploy/nginx.conf).
+limit_request_line = 8190
+limit_request_field_size = 16380
+limit_request_fields = 200
 
 # Metrics from every worker process are merged at scrape time (prometheus_client multiprocess mode):
 # each worker writes its values to files in this directory. Set before any worker imports the app.

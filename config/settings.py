@@ -65,6 +65,7 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "core.middleware.MetricsMiddleware",
     "core.middleware.RequestIdMiddleware",
+    "core.middleware.RequestLimitsMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "corsheaders.middleware.CorsMiddleware",
@@ -77,6 +78,7 @@ MIDDLEWARE = [
 ]
 
 ROOT_URLCONF = "config.urls"
+CSRF_FAILURE_VIEW = "core.views.csrf_failure"  # JSON envelope under /api/
 WSGI_APPLICATION = "config.wsgi.application"
 ASGI_APPLICATION = "config.asgi.application"
 AUTH_USER_MODEL = "accounts.User"
@@ -254,6 +256,11 @@ DATA_UPLOAD_MAX_MEMORY_SIZE = env_int("DATA_UPLOAD_MAX_MEMORY_SIZE", 2 * 1024 * 
 # Deepest JSON nesting accepted in a request body or WebSocket frame (core/parsers.py); a form
 # schema five objects deep is about 12 levels inside a workflow body.
 JSON_MAX_DEPTH = 64
+# URL and header limits answered by the app (core/middleware.py, 414/431 envelope); gunicorn's own
+# limits are set above them (config/gunicorn.conf.py) so the app, not the server, answers.
+REQUEST_MAX_URL_CHARS = 4096
+REQUEST_MAX_HEADER_BYTES = 8190
+REQUEST_MAX_HEADERS = 100
 # Form data (workflows/form_schema.py): longest string value, and the time one validation may take
 # before the submit is refused (400) instead of holding a worker.
 FORM_MAX_STRING_CHARS = env_int("FORM_MAX_STRING_CHARS", 10_000)

@@ -3,6 +3,7 @@ import logging
 from django.conf import settings
 from django.db import connection
 from django.http import HttpResponse, JsonResponse
+from django.views.decorators.csrf import csrf_exempt
 
 from core.exceptions import json_error
 
@@ -100,5 +101,15 @@ def ratelimited(request, exception=None):
     return response
 
 
+@csrf_exempt  # nothing is there to protect: an unknown /api/v1/ path is a 404 for every method
 def api_not_found(request, *args, **kwargs):
     return json_error(404, "not_found", "Not found.")
+
+
+def csrf_failure(request, reason=""):
+    """``CSRF_FAILURE_VIEW``: the admin keeps Django's page; under /api/ the answer is the envelope."""
+    if _is_api(request):
+        return json_error(403, "csrf_failed", "CSRF verification failed.")
+    from django.views.csrf import csrf_failure as default
+
+    return default(request, reason=reason)

@@ -310,7 +310,14 @@ def validate_version(
             continue
         _check_step(i, step, organization, fields, errors, roles)
 
-    stages = sorted({s["stage"] for s in normalized if s and isinstance(s.get("stage"), int)})
+    # Only stages that passed their own checks: -1 or 2**63 must not reach the range arithmetic below.
+    stages = sorted(
+        {
+            s["stage"]
+            for i, s in enumerate(normalized)
+            if s and isinstance(s.get("stage"), int) and f"steps[{i}].stage" not in errors.details
+        }
+    )
     if stages and stages != list(range(1, stages[-1] + 1)):
         missing = sorted(set(range(1, stages[-1] + 1)) - set(stages))
         first_after_gap = min(s for s in stages if s > missing[0])

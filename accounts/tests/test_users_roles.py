@@ -1,3 +1,5 @@
+import itertools
+
 import pytest
 
 from accounts.models import Role, RoleMembership, User
@@ -182,3 +184,23 @@ def test_users_search_matches_every_word_in_names_and_email_within_the_org(
     assert response.json()["count"] == 4
     too_long = client.get("/api/v1/users/", {"search": "x" * 101})
     assert too_long.status_code == 400 and "search" in too_long.json()["error"]["details"]
+
+
+@pytest.mark.parametrize("length", [2, 3])
+def test_manager_cycles_are_refused_and_change_nothing(admin_user, length):
+    """mark manages alice; alice managing mark (or a longer loop) is a 400 naming ``manager`` (issue 19.8)."""
+    org = admin_user.organization
+    people = [make_user(org, f"p{i}-{length}@acme-test.test") for i in range(length)]
+    client = api_client(admin_user)
+    # people[0] manages people[1], which manages people[2]...
+    for boss, report in itertools.pairwise(people):
+        response = client.patch(f"/api/v1/users/{report.pk}/", {"manager": str(boss.pk)}, format="json")
+        assert response.status_code == 200, response.content
+    audit_rows = AuditLog.objects.count()
+    response = client.patch(f"/api/v1/users/{people[0].pk}/", {"manager": str(people[-1].pk)}, format="json")
+    assert response.status_code == 400, response.content
+    assert error_code(response) == "validation_error"
+    assert "cycle" in response.json()["error"]["details"]["manager"][0]
+    people[0].refresh_from_db()
+    assert people[0].manager_id is None
+    assert AuditLog.objects.count() == audit_rows

@@ -1,5 +1,5 @@
 import pytest
-from django.test import RequestFactory
+from django.test import Client, RequestFactory
 from rest_framework.test import APIRequestFactory
 from rest_framework.views import APIView
 
@@ -80,3 +80,21 @@ def test_pagination_shape_and_max(admin_user):
     body = api_client(admin_user).get("/api/v1/roles/?page_size=1000").json()
     assert set(body) == {"count", "next", "previous", "results"}
     assert body["count"] == 4
+
+
+@pytest.mark.parametrize("method", ["post", "put", "patch", "delete"])
+def test_unsafe_methods_on_unknown_api_paths_are_json_404_not_csrf_html(method):
+    """Django's CSRF middleware answered POST /api/v1/<unknown>/ with its HTML 403 page (issue 19.8)."""
+    client = Client(enforce_csrf_checks=True)
+    response = getattr(client, method)("/api/v1/no-such-thing/", data="{}", content_type="application/json")
+    assert response.status_code == 404
+    assert response["Content-Type"].startswith("application/json")
+    assert error_code(response) == "not_found"
+
+
+def test_csrf_failure_under_api_is_the_envelope_and_the_admin_keeps_its_page():
+    client = Client(enforce_csrf_checks=True)
+    api = views.csrf_failure(RequestFactory().post("/api/v1/anything/"), reason="CSRF cookie not set.")
+    assert api.status_code == 403 and api["Content-Type"].startswith("application/json")
+    admin = client.post("/admin/login/", {"username": "x", "password": "y"})
+    assert admin.status_code == 403 and admin["Content-Type"].startswith("text/html")

@@ -262,3 +262,17 @@ def test_list_query_count_is_constant(designer, org, page_size, django_assert_nu
         response = client.get(f"{URL}?page_size={page_size}")
     assert response.status_code == 200
     assert len(response.json()["results"]) == page_size
+
+
+@pytest.mark.parametrize("stage", [-1, 0, 2**63, -(2**63), 10**40, "-1", "9" * 40, 1.5, True, None])
+def test_out_of_range_stage_is_a_400_naming_the_step(designer, roles, stage):
+    """stage -1 answered 500 (IndexError) and 2**63 500 (OverflowError): both are the client's input (issue 19.8)."""
+    spec = purchase_spec()
+    # The hostile step added next to a valid stage 1 (the gap arithmetic met both).
+    spec["steps"] = [{**spec["steps"][0], "name": "Extra", "stage": stage}, *spec["steps"]]
+    before = _state()
+    response = _post(api_client(designer), spec)
+    assert response.status_code == 400, response.content
+    assert error_code(response) == "validation_error"
+    assert "steps[0].stage" in response.json()["error"]["details"]
+    assert _state() == before
