@@ -1,6 +1,6 @@
 # Two commands do everything on a fresh machine:
 #   make run   - set up and serve the embedded default (SQLite, in-process layers) on :8000
-#   make test  - set up and run the whole suite on PostgreSQL and Redis
+#   make test  - set up and run the whole suite on PostgreSQL and Redis (make test-fast: no servers)
 SHELL := /bin/bash
 PYTHON ?= python3
 VENV ?= .venv
@@ -10,7 +10,7 @@ PORT ?= 8000
 TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/workflow
 TEST_REDIS_URL ?= redis://127.0.0.1:6379/0
 
-.PHONY: install run test lint format check schema services serve bench bench-quick bench-peers soak clean
+.PHONY: install run test test-fast lint format check schema services serve bench bench-quick bench-peers soak clean
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt
 	@echo "==> creating the virtualenv $(VENV)"
@@ -29,10 +29,22 @@ run: install
 services:
 	bash scripts/ensure-services.sh
 
+# The suite runs in parallel (pytest-xdist): each worker has its own test database
+# (test_<name>_gwN) and its own Redis key prefix (config/settings_test.py). Locally the test databases
+# are kept between runs (--reuse-db; add PYTEST_ARGS=--create-db after a migration changed under
+# you); CI creates and drops them. TEST_WORKERS=0 runs in one process.
+TEST_WORKERS ?= 4
+TEST_DB_ARGS := $(if $(CI),,--reuse-db)
+TEST_ENV = DATABASE_URL=$${DATABASE_URL:-$(TEST_DATABASE_URL)} REDIS_URL=$${REDIS_URL:-$(TEST_REDIS_URL)}
+PYTEST = $(VENV)/bin/pytest -q -n $(TEST_WORKERS) --dist load $(TEST_DB_ARGS)
+
 test: install services
 	bash scripts/ensure-chromium.sh || true
-	DATABASE_URL=$${DATABASE_URL:-$(TEST_DATABASE_URL)} REDIS_URL=$${REDIS_URL:-$(TEST_REDIS_URL)} \
-		$(VENV)/bin/pytest -q $(PYTEST_ARGS)
+	$(TEST_ENV) $(PYTEST) $(PYTEST_ARGS)
+
+# The edit loop: unit and API tests; no browser, nothing that starts servers or workers, no fuzzing.
+test-fast: install services
+	$(TEST_ENV) $(PYTEST) -m "not browser and not integration and not fuzz" $(PYTEST_ARGS)
 
 lint: install
 	$(VENV)/bin/ruff check .
@@ -83,9 +95,11 @@ bench-peers: services
 	ROUNDS=$(PEERS_ROUNDS) POOL=$(PEERS_POOL) N=$(PEERS_N) BUDGET=$(PEERS_BUDGET) PGBENCH_T=$(PEERS_PGBENCH_T) \
 		PEERS_OUT=$(CURDIR)/bench/results/peers PRODUCT_DIR=$(CURDIR) bash "$(PEERS_DIR)/run.sh"
 
+# Approvals at half the maximum rate for SOAK_MINUTES, then the mixed load (docs/benchmarks.md).
 SOAK_MINUTES ?= 30
+SOAK_MIXED_MINUTES ?= 10
 soak: install services
-	$(PY) bench/run.py --soak $(SOAK_MINUTES)
+	$(PY) bench/run.py --soak $(SOAK_MINUTES) --mixed $(SOAK_MIXED_MINUTES)
 
 clean:
 	rm -rf $(VENV) db.sqlite3 test-db.sqlite3 staticfiles test-artifacts

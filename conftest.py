@@ -1,17 +1,77 @@
 import uuid
 
 import pytest
+from django.conf import settings as django_settings
 from django.core.cache import cache
+from django.db import connection
 
 from core.testing import api_client, make_org, make_user
+
+# The slowest tests (fuzzing, the browser, real servers and workers) run first: pytest-xdist hands
+# tests out round-robin in collection order, so they spread over the workers instead of ending the
+# run on one worker while the others idle.
+SLOW_FIRST = ("fuzz", "browser", "integration")
+
+
+def pytest_collection_modifyitems(items):
+    def rank(item):
+        return next((i for i, name in enumerate(SLOW_FIRST) if item.get_closest_marker(name)), len(SLOW_FIRST))
+
+    items.sort(key=rank)
+
+
+def _redis():
+    """A client of the session's own Redis (tests may point settings.REDIS_URL elsewhere for a while)."""
+    import redis
+
+    global _redis_client
+    if _redis_client is None:
+        _redis_client = redis.Redis.from_url(django_settings.REDIS_URL)
+    return _redis_client
+
+
+_redis_client = None
+
+
+def delete_test_keys() -> None:
+    """Delete this session's Redis keys, never others': they all start with TEST_REDIS_PREFIX
+    (config/settings_test.py), and the database may be shared with other sessions or `make serve`."""
+    if not django_settings.REDIS_URL:
+        cache.clear()  # process memory: ours alone
+        return
+    client = _redis()
+    keys = list(client.scan_iter(match=f"{django_settings.TEST_REDIS_PREFIX}:*", count=1000))
+    if keys:
+        client.unlink(*keys)
 
 
 @pytest.fixture(autouse=True)
 def _clear_cache():
     # Rate-limit counters live in the cache; no test may inherit another's.
-    cache.clear()
+    delete_test_keys()
     yield
-    cache.clear()
+    delete_test_keys()
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _no_redis_keys_left():
+    yield
+    delete_test_keys()  # also what servers and workers wrote after the last test
+
+
+@pytest.fixture(scope="session")
+def django_db_setup(django_db_setup, django_db_blocker):
+    """pytest-django's, and before it drops the test database: end the sessions other than ours
+    still open on it (a thread's connection that nobody closed, a server that outlived its test),
+    which would otherwise make the DROP fail and leave the database behind."""
+    yield
+    if connection.vendor != "postgresql":
+        return
+    with django_db_blocker.unblock(), connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+            " WHERE datname = current_database() AND pid <> pg_backend_pid()"
+        )
 
 
 @pytest.fixture
@@ -52,7 +112,10 @@ def redis_layer(settings):
     settings.CHANNEL_LAYERS = {
         "default": {
             "BACKEND": "core.channel_layer.BlockingPoolRedisChannelLayer",
-            "CONFIG": {"hosts": [settings.REDIS_URL], "prefix": f"test-{uuid.uuid4().hex[:8]}"},
+            "CONFIG": {
+                "hosts": [settings.REDIS_URL],
+                "prefix": f"{settings.TEST_REDIS_PREFIX}:layer-{uuid.uuid4().hex[:8]}",
+            },
         }
     }
     return settings.CHANNEL_LAYERS

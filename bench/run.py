@@ -4,6 +4,7 @@
     .venv/bin/python bench/run.py --serving       # also compare the REST servers
     .venv/bin/python bench/run.py --quick         # tiny sizes and 3 s runs: checks the harness works
     .venv/bin/python bench/run.py --soak 30       # 30 minutes at half the maximum approve rate
+    .venv/bin/python bench/run.py --mixed 10      # 10 minutes of the mixed load (20 req/s, 50 sockets)
 
 It drops and re-creates the database ``BENCH_DATABASE`` (default ``workflow_bench``) on the
 local PostgreSQL, migrates it, seeds it (bench/seed.py) and starts the production topology
@@ -21,6 +22,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections import Counter
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -242,8 +244,66 @@ def compare_serving(plan: dict, env: dict, *, duration: float) -> dict:
     return out
 
 
+# The mixed load: per 10 requests 3 inbox reads, 3 notification reads, 2 submits, 2 approvals.
+MIX = ("inbox", "notifications", "submit", "approve", "inbox", "notifications", "submit", "approve", "inbox",
+       "notifications")  # fmt: skip
+MIXED_RATE, MIXED_SOCKETS = 20.0, 50
+
+
+def mixed_ops(plan: dict, total: int) -> list[dict]:
+    """``total`` operations of the mix. Submits come from the reports of the socket holders, so the open
+    sockets receive pushes; approvals use pool tasks once each; notifications are read by socket holders."""
+    heads = plan["ws"][:MIXED_SOCKETS]
+    approvals = iter(plan["approve"][plan["approve_used"] :])
+    ops, n = [], Counter()
+    for i in range(total):
+        kind = MIX[i % len(MIX)]
+        k = n[kind]
+        n[kind] += 1
+        if kind == "inbox":
+            op = {"path": "/api/v1/tasks/", "token": plan["inbox"][k % len(plan["inbox"])]}
+        elif kind == "notifications":
+            op = {"path": "/api/v1/notifications/", "token": heads[k % len(heads)]["token"]}
+        elif kind == "submit":
+            head = heads[k % len(heads)]
+            op = {
+                "method": "POST",
+                "path": "/api/v1/requests/",
+                "token": head["reports"][(k // len(heads)) % len(head["reports"])],
+                "json": {"workflow": "purchase-request", "title": f"Mixed {k}", "submit": True,
+                         "data": {"amount": 300, "vendor": "Mixed load"}},
+            }  # fmt: skip
+        else:
+            a = next(approvals)
+            op = {"method": "POST", "path": f"/api/v1/tasks/{a['task']}/approve/", "token": a["token"], "json": {}}
+        ops.append({"kind": kind, **op})
+    plan["approve_used"] += n["approve"]
+    return ops
+
+
+def mixed(minutes: float, plan: dict, topo: Topology, env: dict) -> dict:
+    total = int(MIXED_RATE * 60 * minutes)
+    spec = {
+        "base_url": topo.web_url,
+        "ws_url": topo.ws_url,
+        "rate": MIXED_RATE,
+        "duration": 60 * minutes,
+        "concurrency": 64,
+        "ops": mixed_ops(plan, total),
+        "sockets": [h["token"] for h in plan["ws"][:MIXED_SOCKETS]],
+    }
+    r = spec_run("mixed.py", spec, env)
+    r.update(web_rss_mb=topo.rss_mb("web"), ws_rss_mb=topo.rss_mb("ws"), worker_rss_mb=topo.rss_mb("worker"))
+    log(
+        f"mixed: offered {MIXED_RATE}/s, done {r['throughput']}/s, p50 {r['p50_ms']} p99 {r['p99_ms']} ms, "
+        f"errors {sum(r['errors'].values())}, sockets {r['sockets']} ({r['sockets_dropped']} dropped)"
+    )
+    return r
+
+
 def soak(args) -> dict:
-    """``minutes`` of approvals at half the maximum rate, in one-minute windows: drift and memory."""
+    """``--soak`` minutes of approvals at half the maximum rate, in one-minute windows (drift and memory),
+    then ``--mixed`` minutes of the mixed load."""
     env = bench_env(DATABASE_URL, REDIS_URL)
     fresh_database(env)
     plan_path = RESULTS / "plan.json"
@@ -252,6 +312,8 @@ def soak(args) -> dict:
     plan["approve_used"] = 0
     windows = []
     with Topology(web=args.web, env=env, log_dir=RESULTS / "logs") as topo:
+        if not args.soak:
+            return {"machine": machine(), "mixed": mixed(args.mixed, plan, topo, env)}
         ops, _ = ops_for("approve", plan)
         top = spec_run(
             "loadgen.py",
@@ -267,7 +329,8 @@ def soak(args) -> dict:
         )
         plan["approve_used"] += top["completed"]
         rate = max(1.0, round(top["throughput"] / 2, 1))
-        needed = int(rate * 60 * args.soak) + 1000 - (len(plan["approve"]) - plan["approve_used"])
+        mixed_approvals = int(MIXED_RATE * 60 * args.mixed * MIX.count("approve") / len(MIX))
+        needed = int(rate * 60 * args.soak) + mixed_approvals + 1000 - (len(plan["approve"]) - plan["approve_used"])
         if needed > 0:
             log(f"soak: extending the pool by {needed}")
             python("seed.py", str(plan_path), "--extend", str(needed), env=env)
@@ -283,6 +346,7 @@ def soak(args) -> dict:
             r.update(minute=minute + 1, web_rss_mb=topo.rss_mb("web"), worker_rss_mb=topo.rss_mb("worker"))
             windows.append(r)
             log(f"soak minute {minute + 1}: {r['throughput']}/s p99 {r['p99_ms']} ms web RSS {r['web_rss_mb']} MB")
+        mixed_result = mixed(args.mixed, plan, topo, env) if args.mixed else None
     first, last = windows[: max(1, len(windows) // 6)], windows[-max(1, len(windows) // 6) :]
 
     def mean(rows, key):
@@ -300,6 +364,7 @@ def soak(args) -> dict:
         "web_rss_first_last_mb": [windows[0]["web_rss_mb"], windows[-1]["web_rss_mb"]],
         "worker_rss_first_last_mb": [windows[0]["worker_rss_mb"], windows[-1]["worker_rss_mb"]],
         "errors": sum(sum(w["errors"].values()) for w in windows),
+        "mixed": mixed_result,
     }
 
 
@@ -315,19 +380,28 @@ def main() -> None:
     parser.add_argument("--pool", type=int, default=30000)
     parser.add_argument("--no-docs", action="store_true", help="do not rewrite docs/benchmarks.md")
     parser.add_argument("--soak", type=float, default=0, help="minutes of the soak (instead of the suite)")
+    parser.add_argument("--mixed", type=float, default=0, help="minutes of the mixed load (after the soak)")
+    parser.add_argument("--load", default="", help="what else ran on the machine, for the report")
     args = parser.parse_args()
     RESULTS.mkdir(parents=True, exist_ok=True)
-    if args.soak:
+    if args.soak or args.mixed:
         result = soak(args)
-        (RESULTS / "soak.json").write_text(json.dumps(result, indent=2))
+        if result["mixed"]:
+            result["mixed"].update(machine=result["machine"], minutes=args.mixed, load=args.load or None)
+            (RESULTS / "mixed.json").write_text(json.dumps(result["mixed"], indent=2))
+        if args.soak:
+            (RESULTS / "soak.json").write_text(json.dumps(result, indent=2))
+            log(
+                f"soak: throughput {result['throughput_first_last']}/s, p99 {result['p99_first_last_ms']} ms, "
+                f"web RSS {result['web_rss_first_last_mb']} MB (first -> last), errors {result['errors']}"
+            )
         if not args.no_docs:
-            from report import write_soak
+            from report import write_mixed, write_soak
 
-            write_soak(result)
-        log(
-            f"soak: throughput {result['throughput_first_last']}/s, p99 {result['p99_first_last_ms']} ms, "
-            f"web RSS {result['web_rss_first_last_mb']} MB (first -> last), errors {result['errors']}"
-        )
+            if args.soak:
+                write_soak(result)
+            if result["mixed"]:
+                write_mixed(result["mixed"])
         return
     result = run_all(args)
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S")

@@ -5,6 +5,7 @@ point at its own database, e.g. ``DATABASE_URL=postgres://postgres@127.0.0.1/wf_
 """
 
 import os
+import uuid
 
 os.environ.setdefault("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/workflow")
 os.environ.setdefault("REDIS_URL", "redis://127.0.0.1:6379/0")
@@ -27,3 +28,21 @@ LOGGING["root"]["level"] = "WARNING"  # noqa: F405
 if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":  # noqa: F405
     _options = DATABASES["default"].setdefault("OPTIONS", {})  # noqa: F405
     _options["options"] = (_options.get("options", "") + " -c auditlogs.allow_truncate=on").strip()
+
+# Redis isolation: every key a test session writes (cache, channel layer, Celery broker) starts with
+# TEST_REDIS_PREFIX, one per pytest-xdist worker and per session, so that parallel workers and
+# sessions sharing a Redis database never see each other's keys, and cleaning up deletes only
+# our own keys (conftest.py) instead of flushing a database that others may use. Exported, so the
+# servers and Celery workers a test starts (which inherit the environment) use the same keys.
+_session = os.environ.setdefault("TEST_REDIS_SESSION", uuid.uuid4().hex[:8])
+_worker = os.environ.get("PYTEST_XDIST_WORKER")
+if _worker or "TEST_REDIS_PREFIX" not in os.environ:
+    os.environ["TEST_REDIS_PREFIX"] = f"test-{_session}-{_worker or 'main'}"
+TEST_REDIS_PREFIX = os.environ["TEST_REDIS_PREFIX"]
+if REDIS_URL:  # noqa: F405
+    CACHES["default"]["KEY_PREFIX"] = TEST_REDIS_PREFIX  # noqa: F405
+    CHANNEL_LAYERS["default"]["CONFIG"]["prefix"] = f"{TEST_REDIS_PREFIX}:asgi"  # noqa: F405
+    CELERY_BROKER_TRANSPORT_OPTIONS = {
+        **CELERY_BROKER_TRANSPORT_OPTIONS,  # noqa: F405
+        "global_keyprefix": f"{TEST_REDIS_PREFIX}:",
+    }

@@ -2,7 +2,8 @@
 # Fuzz the API with schemathesis against a live daphne server (docs/security.md, "Fuzzing").
 #
 # - A throwaway PostgreSQL database (FUZZ_DATABASE, default wf_fuzz) is recreated, migrated and
-#   seeded with seed_demo; Redis db FUZZ_REDIS_DB (default 7) is flushed.
+#   seeded with seed_demo; in Redis db FUZZ_REDIS_DB (default 7) every key the run writes starts with
+#   TEST_REDIS_PREFIX (default fuzz-<pid>; config/settings_test.py), and those keys are deleted at the end.
 # - daphne serves the project on a free port; a JWT of the demo org admin authenticates every call.
 # - schemathesis (its own venv .venv-fuzz, pinned in requirements-fuzz.txt: it brings the PyPI
 #   `requests` library and a pytest plugin, which must never reach the project's venv) runs from
@@ -33,6 +34,7 @@ fi
 
 export DJANGO_SETTINGS_MODULE=config.settings_test
 export DATABASE_URL="$PG_URL/$DB" REDIS_URL="$REDIS_BASE/$REDIS_DB" CELERY_BROKER_URL="$REDIS_BASE/$REDIS_DB"
+export TEST_REDIS_PREFIX=${TEST_REDIS_PREFIX:-fuzz-$$}
 # Limits high enough that the fuzzer measures the API, not the rate limiter; long-lived access token.
 export API_THROTTLE_RATE=1000000/min LOGIN_RATE_PER_IP=100000/m LOGIN_RATE_PER_ACCOUNT=100000/m \
   REFRESH_RATE_PER_IP=100000/m JWT_ACCESS_MINUTES=120 MEDIA_ROOT="$OUT/media"
@@ -42,9 +44,12 @@ import psycopg
 with psycopg.connect("$PG_URL/postgres", autocommit=True) as c:
     c.execute('DROP DATABASE IF EXISTS "$DB" WITH (FORCE)')
     c.execute('CREATE DATABASE "$DB"')
-import redis
-redis.Redis.from_url("$REDIS_BASE/$REDIS_DB").flushdb()
 EOF
+delete_keys() {
+  "$PY" -c 'import sys, redis; r = redis.Redis.from_url(sys.argv[1]); ks = list(r.scan_iter(match=sys.argv[2] + ":*", count=1000)); ks and r.unlink(*ks)' \
+    "$REDIS_BASE/$REDIS_DB" "$TEST_REDIS_PREFIX"
+}
+delete_keys
 "$PY" manage.py migrate --noinput -v0
 "$PY" manage.py seed_demo >/dev/null
 
@@ -52,7 +57,7 @@ PORT=$("$PY" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); pri
 BASE="http://127.0.0.1:$PORT"
 "$ROOT/.venv/bin/daphne" -b 127.0.0.1 -p "$PORT" config.asgi:application >"$OUT/server.log" 2>&1 &
 SERVER=$!
-trap 'kill "$SERVER" 2>/dev/null || true; wait "$SERVER" 2>/dev/null || true' EXIT
+trap 'kill "$SERVER" 2>/dev/null || true; wait "$SERVER" 2>/dev/null || true; delete_keys' EXIT
 TOKEN=$("$PY" - "$BASE" <<'EOF'
 import sys, time
 import httpx

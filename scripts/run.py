@@ -40,6 +40,7 @@ def ensure_postgres_database(settings_dict: dict) -> bool:
 
 
 def main() -> None:
+    from config.env import load_dotenv
     from scripts.dev_dotenv import write_dev_dotenv
 
     host, port = os.environ.get("RUN_HOST", "127.0.0.1"), os.environ.get("PORT", "8000")
@@ -48,6 +49,7 @@ def main() -> None:
         step(f"wrote {dotenv.name}: DEBUG=true, new SECRET_KEY (development only, not committed)")
     else:
         step(f"using the existing {dotenv.name}")
+    load_dotenv(dotenv)  # settings read the checkout's .env; RUN_DOTENV may name another (the tests' own)
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
     # The server runs the embedded scheduler when there is no broker (config/settings.py); this
     # set-up process must not (it would scan while migrating), so it is off until the exec.

@@ -3,6 +3,7 @@
 import threading
 
 import httpx
+import pytest
 
 from core.tests.servers import embedded_server, login
 
@@ -14,6 +15,7 @@ PURCHASE = {
 }
 
 
+@pytest.mark.integration
 def test_three_approves_and_three_rejects_at_once_on_sqlite_give_one_decision_and_409s(tmp_path):
     with embedded_server(tmp_path) as (base, _env):
         created = httpx.post(f"{base}/api/v1/requests/", json=PURCHASE, headers=login(base, "alice@acme.example"))

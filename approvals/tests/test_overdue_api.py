@@ -109,11 +109,11 @@ def test_decided_task_past_due_is_not_overdue(p, reqs):
 
 
 def test_tasks_overdue_query_count_constant(p, flow):
-    for i in range(50):
+    for i in range(10):
         rid = submit(p.alice, flow, f"R{i}")
         set_sla(rid, "M", due_in_hours=-1, level=1)
     counts = []
-    for size in (1, 50):
+    for size in (1, 10):  # one row vs many: an N+1 shows at 10 as at 50
         with CaptureQueriesContext(connection) as ctx:
             r = api_client(p.mark).get(f"/api/v1/tasks/?overdue=true&page_size={size}")
         assert r.status_code == 200 and len(r.json()["results"]) == size
@@ -166,12 +166,12 @@ def test_request_overdue_ignores_tasks_not_pending(p, reqs):
 
 
 def test_requests_overdue_query_count_constant(p, flow):
-    for i in range(50):
+    for i in range(10):
         rid = submit(p.alice, flow, f"R{i}")
         set_sla(rid, "M", due_in_hours=-1, level=3)
     for client in (api_client(p.admin), api_client(p.alice)):
         counts = []
-        for size in (1, 50):
+        for size in (1, 10):  # one row vs many: an N+1 shows at 10 as at 50
             with CaptureQueriesContext(connection) as ctx:
                 r = client.get(f"/api/v1/requests/?overdue=true&page_size={size}")
             assert r.status_code == 200 and len(r.json()["results"]) == size

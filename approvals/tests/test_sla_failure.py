@@ -136,6 +136,7 @@ def test_retry_and_overlapping_levels_stay_exact():
     assert_exactly_once(tasks, levels=[1, 2])
 
 
+@pytest.mark.integration
 @pytest.mark.django_db(transaction=True)
 def test_worker_killed_with_sigkill_mid_scan_loses_nothing_and_doubles_nothing(hold_batches):
     _, tasks = overdue_tasks(6, reminder=False)

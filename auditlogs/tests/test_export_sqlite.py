@@ -6,10 +6,12 @@ import json
 import uuid
 
 import httpx
+import pytest
 
 from core.tests.servers import embedded_server, login, manage
 
 
+@pytest.mark.integration
 def test_export_and_verify_answer_on_sqlite_over_http_and_from_the_commands(tmp_path):
     with embedded_server(tmp_path) as (base, env):
         headers = login(base, "audrey@acme.example")

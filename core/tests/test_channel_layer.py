@@ -23,7 +23,9 @@ async def _burst(layer) -> None:
 def _layer(cls, settings, **config):
     if not settings.REDIS_URL:
         pytest.skip("needs Redis (REDIS_URL) for the channels-redis layer")
-    return cls(hosts=[settings.REDIS_URL], prefix=f"test-burst-{uuid.uuid4().hex[:8]}", **config)
+    return cls(
+        hosts=[settings.REDIS_URL], prefix=f"{settings.TEST_REDIS_PREFIX}:burst-{uuid.uuid4().hex[:8]}", **config
+    )
 
 
 def test_the_stock_layer_fails_a_burst_larger_than_its_pool(settings):

@@ -4,10 +4,12 @@ Runs the real entry points in a subprocess (migrate, seed_demo, daphne) and logs
 """
 
 import httpx
+import pytest
 
 from core.tests.servers import embedded_server, login
 
 
+@pytest.mark.integration
 def test_embedded_default_serves_login_docs_and_admin(tmp_path):
     with embedded_server(tmp_path) as (base, _env):
         headers = login(base, "alice@acme.example")

@@ -5,6 +5,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[2]
 # Variables a test process may carry that production must not (check --deploy flags them).
 _LEAKY = {"DJANGO_ALLOW_ASYNC_UNSAFE"}
@@ -106,6 +108,7 @@ def test_unsafe_production_config_refuses_with_one_line_and_no_traceback():
         assert line.startswith("Refusing to start: SECRET_KEY is unsafe: with DEBUG off set SECRET_KEY")
 
 
+@pytest.mark.integration
 def test_make_runs_dotenv_lets_every_manage_py_command_start(tmp_path):
     """``scripts/dev_dotenv.py`` (run by ``make run``) writes DEBUG=true and a fresh key, once."""
     dotenv = tmp_path / ".env"

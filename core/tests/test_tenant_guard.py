@@ -261,16 +261,46 @@ def test_platform_admin_pages_are_closed_to_org_staff(tenants):
         assert not model_admin.has_delete_permission(request), label
 
 
-def test_scope_report(tenants, capsys):
-    """Not an assertion of its own: prints how each route is scoped (``pytest -s`` to read it)."""
+# Personal data: one person's, not their organization's. A colleague must not read it, so its routes
+# filter by the caller as well as by the organization.
+PERSONAL_MODELS = {"notifications.notification", "notifications.notificationpreference"}
+
+
+def conjunction_scopes(node, org_id: str, user_id: str) -> set[str]:
+    """Every scope the top-level conjunction imposes ({'organization', 'user'} when it filters by both)."""
+    if isinstance(node, WhereNode) and not node.negated and node.connector != OR:
+        return set().union(*(conjunction_scopes(child, org_id, user_id) for child in node.children))
+    scope = _node_scope(node, org_id, user_id)
+    return {scope} if scope else set()
+
+
+def test_personal_data_is_scoped_to_the_caller(tenants):
+    from notifications.models import Notification
+
     org, users = tenants
+    caller = users[1]
+
+    def scopes(qs):
+        return conjunction_scopes(qs.query.where, str(org.pk), str(caller.pk))
+
+    # The check tells the two apart: organization only is not enough.
+    assert scopes(Notification.objects.filter(organization=org)) == {"organization"}
+    assert scopes(Notification.objects.filter(organization=org, recipient=caller)) == {"organization", "user"}
+
+    checked, problems = 0, []
     for pattern, cls, actions, initkwargs in api_routes():
         if not hasattr(cls, "get_queryset"):
             continue
         for method in list(actions) or ["get"]:
-            view = build_view(cls, actions, initkwargs, method, users[0], pattern)
+            view = build_view(cls, actions, initkwargs, method, caller, pattern)
             try:
                 qs = view.get_queryset()
             except AssertionError:
                 continue
-            print(pattern, cls.__name__, view.action, qs.model.__name__, queryset_scope(qs, org, users[0]))
+            if qs.model._meta.label_lower not in PERSONAL_MODELS:
+                continue
+            checked += 1
+            if "user" not in scopes(qs):
+                problems.append(f"{pattern} {cls.__name__}.{view.action or method}: {qs.query}")
+    assert checked >= 5, checked  # the notification routes were found
+    assert problems == [], "\n".join(problems)

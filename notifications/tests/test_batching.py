@@ -50,12 +50,10 @@ def test_preferences_apply_per_recipient_and_kind(org):
 def test_one_email_task_per_transaction_on_a_real_broker(org, settings):
     if not settings.REDIS_URL:
         pytest.skip("needs Redis (REDIS_URL) as the Celery broker")
-    broker = settings.REDIS_URL.rsplit("/", 1)[0] + "/14"
-    client = redis.Redis.from_url(broker)
-    client.flushdb()
+    client = redis.Redis.from_url(settings.REDIS_URL)
+    queue = f"{settings.TEST_REDIS_PREFIX}:celery"  # the broker's keys carry the session's prefix (settings_test)
     users = [make_user(org) for _ in range(4)]
-    with celery_broker(broker), transaction.atomic():
+    with celery_broker(settings.REDIS_URL), transaction.atomic():
         notify_many(items(users))
-        assert client.llen("celery") == 0  # nothing leaves before the commit
-    assert client.llen("celery") == 1  # one message carrying the four deliveries
-    client.flushdb()
+        assert client.llen(queue) == 0  # nothing leaves before the commit
+    assert client.llen(queue) == 1  # one message carrying the four deliveries

@@ -230,13 +230,13 @@ def test_list_filters_and_ordering(people, flow, org):
 
 
 def test_list_query_count_constant(people, flow, django_assert_num_queries):
-    for i in range(50):
+    for i in range(10):
         create(people.alice, flow, title=f"R{i}", submit=i % 2 == 0)
     admin = api_client(people.admin)
     alice = api_client(people.alice)
     for client in (admin, alice):
         counts = []
-        for size in (1, 50):
+        for size in (1, 10):  # one row vs many: an N+1 shows at 10 as at 50
             from django.db import connection
             from django.test.utils import CaptureQueriesContext
 
