@@ -6,6 +6,7 @@ from drf_spectacular.views import SpectacularAPIView
 from approvals.admin_reports import reports_view
 from core import views as core_views
 from core.api_docs import RedocView, SwaggerView
+from requests import admin_views as requests_admin_views
 
 urlpatterns = [
     path("health/live/", core_views.health_live, name="health-live"),
@@ -16,6 +17,11 @@ urlpatterns = [
     path("api/docs/", SwaggerView.as_view(url_name="schema"), name="swagger-ui"),
     path("api/redoc/", RedocView.as_view(url_name="schema"), name="redoc"),
     path("admin/reports/", admin.site.admin_view(reports_view), name="admin-reports"),
+    path(
+        "admin/workflows/workflowversion/<uuid:pk>/simulate/",
+        admin.site.admin_view(requests_admin_views.simulate),
+        name="workflow-simulate",
+    ),
     path("admin/", admin.site.urls),
 ]
 

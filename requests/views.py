@@ -12,7 +12,6 @@ from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.response import Response
 
 from accounts.catalog import REQUESTS_CREATE
-from approvals import routing
 from approvals.lifecycle import services as lifecycle
 from core.api import OrgScopedViewMixin
 from core.exceptions import NotFound, ValidationFailed
@@ -20,6 +19,7 @@ from core.idempotency import idempotent
 from core.parsers import BoundedJSONParser
 from requests import selectors, services
 from requests.models import Attachment
+from requests.route_preview import route_preview
 from requests.serializers import (
     AttachmentSerializer,
     AttachmentUploadSerializer,
@@ -53,16 +53,6 @@ def _parse_moment(name: str, value: str):
     if timezone.is_naive(moment):
         moment = timezone.make_aware(moment, UTC)
     return moment
-
-
-def _approver_json(a: routing.Approver) -> dict:
-    return {
-        "user": str(a.user.pk),
-        "email": a.user.email,
-        "name": a.user.get_full_name(),
-        "on_behalf_of": str(a.on_behalf_of.pk) if a.on_behalf_of else None,
-        "reason": a.reason,
-    }
 
 
 class RequestViewSet(OrgScopedViewMixin, mixins.ListModelMixin, viewsets.GenericViewSet):
@@ -159,41 +149,7 @@ class RequestViewSet(OrgScopedViewMixin, mixins.ListModelMixin, viewsets.Generic
         s = PreviewSerializer(data=request.data)
         s.is_valid(raise_exception=True)
         version = published_version_for(organization=self.organization, workflow=s.validated_data["workflow"])
-        data = s.validated_data["data"]
-        from requests.validation import form_errors
-
-        stages = []
-        for plan in routing.plan_route(version=version, requester=request.user, data=data):
-            stages.append(
-                {
-                    "stage": plan.stage,
-                    "skipped": plan.skipped,
-                    "steps": [
-                        {
-                            "id": str(p.step.pk),
-                            "name": p.step.name,
-                            "mode": p.step.mode,
-                            "quorum_count": p.step.quorum_count,
-                            "condition": p.step.condition,
-                            "skipped": not p.applies,
-                            "skip_reason": p.skip_reason,
-                            "condition_error": p.condition_error,
-                            "fallback_reason": p.fallback_reason,
-                            "approvers": [_approver_json(a) for a in p.approvers],
-                        }
-                        for p in plan.steps
-                    ],
-                }
-            )
-        return Response(
-            {
-                "workflow": version.definition.key,
-                "version": version.number,
-                "data_errors": form_errors(version.form_schema, data),
-                "stages": stages,
-                "approved_without_approvers": all(st["skipped"] for st in stages),
-            }
-        )
+        return Response(route_preview(version=version, requester=request.user, data=s.validated_data["data"]))
 
     # --- comments -------------------------------------------------------------------------
     @extend_schema(request=CommentCreateSerializer, responses={200: CommentSerializer(many=True)})

@@ -1,26 +1,37 @@
 """The workflow builder in the admin: definitions, versions with their steps, publishing, the route diagram.
 
+A version's page holds the form designer (fields as rows, the raw JSON Schema as an advanced view,
+a live preview of the requester's form), the compact step editor (one line per step, the rest in a
+collapsible details area showing what applies), Validate / Publish (with a confirmation listing the
+differences from the version in force) / Create new draft, the route diagram (also exported as SVG)
+and the Simulate panel. The page's behaviour is ``static/workflows/builder.js``: plain script, no
+build step, no external asset.
+
 Writes go through ``workflows.services`` and the one validator ``workflows.validation``; published and
 retired versions are read-only here (no change permission) and in the service.
 """
 
 from __future__ import annotations
 
+import json
+
 from django import forms
 from django.contrib import admin, messages
-from django.core.exceptions import ValidationError
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.forms.models import BaseInlineFormSet
-from django.http import HttpResponseRedirect
-from django.urls import reverse
+from django.http import Http404, HttpResponse, HttpResponseRedirect
+from django.shortcuts import render
+from django.urls import path, reverse
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import mark_safe
 
 from core.admin import OrgScopedAdmin, SoftDeleteAdmin, call_service
 from core.exceptions import ApplicationError, ValidationFailed
-from workflows import services
+from workflows import selectors, services
+from workflows.diagram import route_svg
 from workflows.models import (
-    ApprovalMode,
     ApproverType,
+    EscalateTo,
     ResubmitPolicy,
     Step,
     VersionStatus,
@@ -28,6 +39,7 @@ from workflows.models import (
     WorkflowVersion,
 )
 from workflows.validation import STEP_FIELDS, check_form_schema, validate_version
+from workflows.version_diff import diff_versions
 
 MANAGE = "workflows.manage"
 
@@ -37,84 +49,39 @@ def _error_text(exc: ApplicationError) -> str:
     return f"{exc.message} " + " | ".join(parts) if parts else exc.message
 
 
-# --- route diagram ------------------------------------------------------------------
-
-DIAGRAM_CSS = """
-<style>
-.wf-route{display:flex;align-items:stretch;gap:0;overflow-x:auto;padding:8px 0;font-size:13px}
-.wf-stage{display:flex;flex-direction:column;gap:8px;min-width:210px;padding:8px;border:1px dashed #9aa5b1;
- border-radius:6px;background:#f7f9fb}
-.wf-stage h4{margin:0 0 4px;font-size:12px;text-transform:uppercase;color:#52606d;background:none;padding:0}
-.wf-arrow{align-self:center;font-size:22px;color:#52606d;padding:0 8px}
-.wf-step{border:1px solid #3e4c59;border-radius:6px;padding:6px 8px;background:#fff;color:#1f2933}
-.wf-step b{display:block;margin-bottom:2px}
-.wf-step .wf-meta{color:#52606d}
-.wf-step .wf-cond{margin-top:3px;font-family:monospace;background:#fff3c4;padding:1px 4px;border-radius:3px}
-.wf-step.wf-conditional{border-style:dashed}
-.wf-end{align-self:center;padding:4px 10px;border-radius:12px;background:#e3f9e5;color:#05400a}
-</style>
-"""
-
-
-def _approvers(step: Step) -> str:
-    kind = ApproverType(step.approver_type).label if step.approver_type in ApproverType.values else step.approver_type
-    return f"{kind}: {step.approver_ref}" if step.approver_ref else kind
-
-
-def _mode(step: Step) -> str:
-    if step.mode == ApprovalMode.QUORUM:
-        return f"quorum of {step.quorum_count}"
-    return step.mode
-
-
-def route_diagram_html(version: WorkflowVersion) -> str:
-    """Stages left to right, parallel steps stacked; each with mode, condition and SLA. No external assets."""
-    steps = sorted(version.steps.all(), key=lambda s: (s.stage, s.position, s.name))
-    if not steps:
-        return format_html('<div class="wf-route-empty">{}</div>', "No steps yet.")
-    stages: dict[int, list[Step]] = {}
-    for step in steps:
-        stages.setdefault(step.stage, []).append(step)
-    columns = []
-    for number, stage_steps in sorted(stages.items()):
-        cards = format_html_join(
-            "",
-            '<div class="wf-step{}" data-step="{}"><b>{}</b><div class="wf-meta">{}</div>'
-            '<div class="wf-meta">mode: {}</div><div class="wf-meta">{}</div>{}</div>',
-            (
-                (
-                    " wf-conditional" if s.condition else "",
-                    s.name,
-                    s.name,
-                    _approvers(s),
-                    _mode(s),
-                    f"SLA {s.sla_hours}h" if s.sla_hours else "no SLA",
-                    format_html('<div class="wf-cond">if {}</div>', s.condition) if s.condition else "",
-                )
-                for s in stage_steps
-            ),
-        )
-        label = "parallel" if len(stage_steps) > 1 else "step"
-        columns.append(
-            format_html(
-                '<div class="wf-stage" data-stage="{}"><h4>Stage {} · {}</h4>{}</div>', number, number, label, cards
-            )
-        )
-    arrow = format_html('<div class="wf-arrow">{}</div>', "→")
-    parts = []
-    for column in columns:
-        parts.extend([column, arrow])
-    body = format_html_join("", "{}", ((p,) for p in parts))
-    end = format_html('<div class="wf-end">{}</div>', "approved")
-    # DIAGRAM_CSS is a constant; every value from the database went through format_html (escaped).
-    css = mark_safe(DIAGRAM_CSS)  # noqa: S308
-    return css + format_html('<div class="wf-route" id="wf-route">{}{}</div>', body, end)
-
-
 # --- versions ---------------------------------------------------------------------------
 
 
+def _people_for(version: WorkflowVersion) -> dict:
+    steps = version.steps.all()
+    slugs = {s.approver_ref for s in steps if s.approver_type == ApproverType.ROLE}
+    slugs |= {s.escalate_to_ref for s in steps if s.escalate_to == EscalateTo.ROLE}
+    return selectors.role_people(organization=version.organization_id, slugs=slugs)
+
+
+class SchemaDesignerWidget(forms.Textarea):
+    """The raw schema textarea inside the designer (builder.js turns it into rows and a preview)."""
+
+    template_name = "workflows/widgets/schema_designer.html"
+
+    def __init__(self, attrs=None):
+        super().__init__(
+            attrs={"rows": 18, "cols": 80, "class": "wf-schema-raw", "spellcheck": "false", **(attrs or {})}
+        )
+
+
+class IndentedJSONField(forms.JSONField):
+    """Shown indented, so a schema written by hand keeps its shape on the page."""
+
+    def prepare_value(self, value):
+        if isinstance(value, forms.fields.InvalidJSONInput):
+            return value
+        return json.dumps(value, indent=2, ensure_ascii=False)
+
+
 class VersionForm(forms.ModelForm):
+    form_schema = IndentedJSONField(required=False, widget=SchemaDesignerWidget, label="Request form")
+
     class Meta:
         model = WorkflowVersion
         fields = ["form_schema", "distinct_approvers"]
@@ -181,12 +148,33 @@ class StepFormSet(BaseInlineFormSet):
                 raise ValidationError(leftovers) from None
 
 
-class StepInline(admin.TabularInline):
+# One line per step; the rest in a collapsible area (builder.js hides what does not apply).
+STEP_LINE = ("stage", "name", "approver_type", "approver_ref", "mode", "quorum_count", "sla_hours")
+STEP_DETAILS = [
+    "condition",
+    "position",
+    "reminder_at_percent",
+    ("escalate_to", "escalate_to_ref"),
+    "on_breach",
+    ("escalation_repeat_hours", "max_escalations"),
+    "on_reject",
+    "allow_self_approval",
+]
+
+
+class StepInline(admin.StackedInline):
     model = Step
     formset = StepFormSet
-    fields = STEP_FIELDS
-    extra = 2
+    fieldsets = [
+        (None, {"fields": [STEP_LINE]}),
+        (
+            "Condition, reminders, escalation, on reject",
+            {"classes": ["collapse", "wf-step-details"], "fields": STEP_DETAILS},
+        ),
+    ]
+    extra = 1
     ordering = ["stage", "position", "name"]
+    classes = ["wf-steps"]
 
     def _parent_admin(self):
         return self.admin_site._registry[WorkflowVersion]
@@ -212,7 +200,13 @@ class StepInline(admin.TabularInline):
     def formfield_for_dbfield(self, db_field, request, **kwargs):
         field = super().formfield_for_dbfield(db_field, request, **kwargs)
         if db_field.name == "condition" and field is not None:
-            field.widget = forms.TextInput(attrs={"size": 24, "placeholder": "e.g. amount > 5000"})
+            field.widget = forms.TextInput(
+                attrs={"size": 50, "placeholder": "e.g. amount > 5000", "class": "wf-condition"}
+            )
+        if db_field.name in ("approver_ref", "escalate_to_ref") and field is not None:
+            field.widget.attrs.update({"size": 22, "autocomplete": "off", "class": "wf-ref"})
+        if db_field.name == "name" and field is not None:
+            field.widget.attrs["size"] = 22
         if (
             db_field.name
             in (
@@ -257,7 +251,124 @@ class WorkflowVersionAdmin(OrgScopedAdmin):
 
     @admin.display(description="Route diagram")
     def route_diagram(self, obj):
-        return route_diagram_html(obj) if obj and obj.pk else "-"
+        if not obj or not obj.pk:
+            return "-"
+        # route_svg escapes every value that comes from the database.
+        svg = mark_safe(route_svg(obj, people=_people_for(obj)))  # noqa: S308
+        url = reverse("admin:workflows_workflowversion_diagram", args=[obj.pk])
+        return format_html(
+            '<div class="wf-diagram">{}</div><p><a class="button" href="{}" download>Export as SVG</a> '
+            "Click a step to open its row.</p>",
+            svg,
+            url,
+        )
+
+    # --- the builder's pages -------------------------------------------------------------
+    def get_urls(self):
+        def view(func):
+            return self.admin_site.admin_view(func)
+
+        return [
+            path("<uuid:pk>/publish/", view(self.publish_view), name="workflows_workflowversion_publish"),
+            path("<uuid:pk>/new-draft/", view(self.new_draft_view), name="workflows_workflowversion_new_draft"),
+            path("<uuid:pk>/diagram.svg", view(self.diagram_view), name="workflows_workflowversion_diagram"),
+            *super().get_urls(),
+        ]
+
+    def _version(self, request, pk) -> WorkflowVersion:
+        version = self.get_queryset(request).select_related("definition").filter(pk=pk).first()
+        if version is None or not self.has_view_permission(request, version):
+            raise Http404("No such version.")
+        return version
+
+    def _change_url(self, version) -> str:
+        return reverse("admin:workflows_workflowversion_change", args=[version.pk])
+
+    def publish_view(self, request, pk):
+        """GET: what publishing changes (diff, running requests); POST: publish through the service."""
+        version = self._version(request, pk)
+        if not self.has_change_permission(request, version):
+            raise PermissionDenied("Only a draft can be published.")
+        if request.method == "POST":
+            try:
+                services.version_publish(actor=request.user, version=version)
+            except ApplicationError as exc:
+                self.message_user(request, f"Not published: {_error_text(exc)}", messages.ERROR)
+            else:
+                self.message_user(request, f"Published {version.definition} v{version.number}.", messages.SUCCESS)
+            return HttpResponseRedirect(self._change_url(version))
+        current = selectors.published_for(definition=version.definition)
+        content = services.version_as_dict(version)
+        try:
+            validate_version(organization=version.organization, for_publish=True, **content)
+            problems = []
+        except ValidationFailed as exc:
+            problems = [f"{' '.join(msgs)}" for msgs in exc.details.values()]
+        context = {
+            **self.admin_site.each_context(request),
+            "title": f"Publish {version.definition} v{version.number}?",
+            "opts": self.model._meta,
+            "version": version,
+            "current": current,
+            "diff": diff_versions(current=services.version_as_dict(current) if current else None, draft=content),
+            "running": selectors.running_requests_on(version=current) if current else 0,
+            "problems": problems,
+            "change_url": self._change_url(version),
+        }
+        return render(request, "admin/workflows/workflowversion/publish_confirm.html", context)
+
+    def new_draft_view(self, request, pk):
+        version = self._version(request, pk)
+        if request.method != "POST":
+            return HttpResponseRedirect(self._change_url(version))
+        try:
+            draft = services.draft_from_version(actor=request.user, version=version)
+        except ApplicationError as exc:
+            self.message_user(request, _error_text(exc), messages.ERROR)
+            return HttpResponseRedirect(self._change_url(version))
+        self.message_user(request, f"Created draft v{draft.number} from v{version.number}.", messages.SUCCESS)
+        return HttpResponseRedirect(self._change_url(draft))
+
+    def diagram_view(self, request, pk):
+        version = self._version(request, pk)
+        response = HttpResponse(route_svg(version, people=_people_for(version)), content_type="image/svg+xml")
+        name = f"{version.definition.key}-v{version.number}.svg"
+        response["Content-Disposition"] = f'attachment; filename="{name}"'
+        return response
+
+    def render_change_form(self, request, context, add=False, change=False, form_url="", obj=None):
+        if obj is not None:
+            context["builder"] = {
+                "schema": obj.form_schema or {},
+                "choices": selectors.builder_choices(organization=obj.organization_id),
+                "simulate_url": reverse("workflow-simulate", args=[obj.pk]),
+                "editable": self.has_change_permission(request, obj),
+            }
+            context["builder_publish_url"] = reverse("admin:workflows_workflowversion_publish", args=[obj.pk])
+            context["builder_new_draft_url"] = reverse("admin:workflows_workflowversion_new_draft", args=[obj.pk])
+            context["builder_editable"] = context["builder"]["editable"]
+        return super().render_change_form(request, context, add, change, form_url, obj)
+
+    def response_change(self, request, obj):
+        if "_publish" in request.POST:
+            return HttpResponseRedirect(reverse("admin:workflows_workflowversion_publish", args=[obj.pk]))
+        if "_validate" in request.POST:
+            version = self._version(request, obj.pk)
+            try:
+                validate_version(
+                    organization=version.organization, for_publish=True, **services.version_as_dict(version)
+                )
+            except ValidationFailed as exc:
+                self.message_user(request, f"Saved, but not ready to publish: {_error_text(exc)}", messages.WARNING)
+            else:
+                fields = len((version.form_schema or {}).get("properties") or {})
+                self.message_user(
+                    request,
+                    f"Valid: {version.steps.count()} step(s), {fields} form field(s); ready to publish.",
+                    messages.SUCCESS,
+                )
+            return HttpResponseRedirect(self._change_url(obj))
+        return super().response_change(request, obj)
 
     def has_add_permission(self, request):
         return False  # versions come from a definition (v1) or "New draft from this version"

@@ -85,3 +85,53 @@ def organization_slugs_with_workflow(*, key: str) -> list[str]:
         .order_by("organization__slug")
         .values_list("organization__slug", flat=True)
     )
+
+
+# --- the admin builder -------------------------------------------------------------------------
+
+PEOPLE_SHOWN = 3
+
+
+def role_people(*, organization, slugs) -> dict[str, tuple[list[str], int]]:
+    """slug -> (the first few active members' names, how many there are), in one query."""
+    from accounts.models import RoleMembership
+
+    found: dict[str, list[str]] = {slug: [] for slug in slugs}
+    rows = (
+        RoleMembership.objects.for_organization(organization)
+        .filter(role__slug__in=list(found), user__is_active=True)
+        .order_by("role__slug", "user__last_name", "user__first_name", "user__email")
+        .values_list("role__slug", "user__first_name", "user__last_name", "user__email")
+    )
+    for slug, first, last, email in rows:
+        found[slug].append(f"{first} {last}".strip() or email)
+    return {slug: (names[:PEOPLE_SHOWN], len(names)) for slug, names in found.items()}
+
+
+def running_requests_on(*, version: WorkflowVersion) -> int:
+    """Requests still moving on ``version`` (they stay on it when another version is published)."""
+    from requests.models import TERMINAL_STATUSES, Request
+
+    return (
+        Request.objects.for_organization(version.organization_id)
+        .filter(workflow_version=version)
+        .exclude(status__in=[*TERMINAL_STATUSES, "draft"])
+        .count()
+    )
+
+
+def builder_choices(*, organization) -> dict[str, list[dict]]:
+    """What the step editor's approver autocomplete offers: active users and roles."""
+    from accounts.models import Role, User
+
+    users = (
+        User.objects.for_organization(organization)
+        .filter(is_active=True)
+        .order_by("email")
+        .values_list("email", "first_name", "last_name")[:500]
+    )
+    roles = Role.objects.for_organization(organization).order_by("slug").values_list("slug", "name")
+    return {
+        "users": [{"value": e, "label": f"{f} {last}".strip() or e} for e, f, last in users],
+        "roles": [{"value": s, "label": n} for s, n in roles],
+    }

@@ -101,8 +101,8 @@ def test_build_in_admin_publish_and_see_diagram(org, dana, admin_client):
     assert draft.status == "published"
 
     page = admin_client.get(_version_url(draft)).content.decode()
-    assert 'id="wf-route"' in page and "if amount &gt; 5000" in page and "SLA 8h" in page
-    assert page.count('class="wf-stage"') == 2
+    assert 'id="wf-route"' in page and "if amount &gt; 5000" in page and "SLA 8 business hours" in page
+    assert page.count('class="stagebg"') == 2
 
 
 @pytest.mark.parametrize(
