@@ -65,19 +65,24 @@ def standing_deciders(request: Request, *, before_stage: int) -> set:
 # --- activation ------------------------------------------------------------------------------
 
 
-def _create_skipped(request: Request, step, outbox: ev.Outbox, reason: str) -> ApprovalTask:
-    now = timezone.now()
-    task = ApprovalTask.objects.create(
+def _new_task(request: Request, step, status: str, **fields) -> ApprovalTask:
+    """A task of ``step`` in the request's current round (not saved); tasks are born pending or skipped."""
+    return ApprovalTask(
         organization_id=request.organization_id,
         request=request,
         step=step,
         stage=step.stage,
         round=request.round,
-        status=TaskStatus.SKIPPED,
-        outcome_reason=reason,
-        activated_at=now,
-        completed_at=now,
+        status=status,
+        activated_at=timezone.now(),
+        **fields,
     )
+
+
+def _create_skipped(request: Request, step, outbox: ev.Outbox, reason: str) -> ApprovalTask:
+    task = _new_task(request, step, TaskStatus.SKIPPED, outcome_reason=reason)
+    task.completed_at = task.activated_at
+    task.save(force_insert=True)
     outbox.emit(
         ev.TaskSkipped(
             task,
@@ -131,15 +136,7 @@ def add_assignments(
 
 def _activate_step(request: Request, plan: routing.StepPlan, outbox: ev.Outbox) -> ApprovalTask:
     step = plan.step
-    task = ApprovalTask(
-        organization_id=request.organization_id,
-        request=request,
-        step=step,
-        stage=step.stage,
-        round=request.round,
-        status=TaskStatus.PENDING,
-        activated_at=timezone.now(),
-    )
+    task = _new_task(request, step, TaskStatus.PENDING)
     task.organization = request.organization
     schedule_task_sla(task=task)
     task.save(force_insert=True)

@@ -7,6 +7,9 @@ actions themselves, with their own locks: there is no ``system`` flag here.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+
 from django.db import transaction
 
 from accounts.catalog import REQUESTS_CANCEL_ANY
@@ -30,50 +33,48 @@ def locked_request_for(actor, request_id) -> Request:
 # --- requests --------------------------------------------------------------------------------
 
 
-def request_submit(*, actor, request_id) -> Request:
+@contextmanager
+def _request_transition(actor, request_id) -> Iterator[tuple[Request, Outbox]]:
+    """One transaction: the request locked and visible to ``actor``; the events flushed last."""
     outbox = Outbox(actor=actor)
     with transaction.atomic():
         request = locked_request_for(actor, request_id)
+        yield request, outbox
+        outbox.flush()
+
+
+def request_submit(*, actor, request_id) -> Request:
+    with _request_transition(actor, request_id) as (request, outbox):
         checks.check_requester(actor, request, "submit")
         check_request(request, "submit")
         validate_form(request.workflow_version.form_schema, request.data)
         actions.do_submit(request, outbox=outbox)
-        outbox.flush()
     return request
 
 
 def request_withdraw(*, actor, request_id) -> Request:
-    outbox = Outbox(actor=actor)
-    with transaction.atomic():
-        request = locked_request_for(actor, request_id)
+    with _request_transition(actor, request_id) as (request, outbox):
         checks.check_requester(actor, request, "withdraw")
         check_request(request, "withdraw")
         actions.do_close(request, "withdraw", outbox=outbox)
-        outbox.flush()
     return request
 
 
 def request_cancel(*, actor, request_id, reason: str = "") -> Request:
-    outbox = Outbox(actor=actor)
-    with transaction.atomic():
-        request = locked_request_for(actor, request_id)
+    with _request_transition(actor, request_id) as (request, outbox):
         if not actor.has_code(REQUESTS_CANCEL_ANY):
             raise Forbidden("Cancelling needs the requests.cancel_any permission.")
         check_request(request, "cancel")
         actions.do_close(request, "cancel", outbox=outbox, comment=reason)
-        outbox.flush()
     return request
 
 
 def request_resubmit(*, actor, request_id, data: dict | None = None, title: str | None = None) -> Request:
-    outbox = Outbox(actor=actor)
-    with transaction.atomic():
-        request = locked_request_for(actor, request_id)
+    with _request_transition(actor, request_id) as (request, outbox):
         checks.check_requester(actor, request, "resubmit")
         check_request(request, "resubmit")
         validate_form(request.workflow_version.form_schema, request.data if data is None else data)
         actions.do_resubmit(request, title=title, data=data, outbox=outbox)
-        outbox.flush()
     return request
 
 
