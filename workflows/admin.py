@@ -235,7 +235,15 @@ class WorkflowVersionAdmin(OrgScopedAdmin):
     list_select_related = ["definition"]
     search_fields = ["definition__key", "definition__name"]
     actions = ["publish_selected", "new_draft_selected"]
-    readonly_fields = ["definition", "number", "status", "published_at", "published_by", "route_diagram"]
+    readonly_fields = [
+        "definition",
+        "number",
+        "status",
+        "published_at",
+        "published_by",
+        "route_diagram",
+        "form_schema_json",
+    ]
     fieldsets = [
         (None, {"fields": ["definition", "number", "status", "published_at", "published_by"]}),
         ("Form and rules", {"fields": ["form_schema", "distinct_approvers"]}),
@@ -244,6 +252,19 @@ class WorkflowVersionAdmin(OrgScopedAdmin):
 
     def get_queryset(self, request):
         return super().get_queryset(request).prefetch_related("steps")
+
+    def get_fieldsets(self, request, obj=None):
+        if obj is None or self.has_change_permission(request, obj):
+            return self.fieldsets
+        # View-only: the schema as indented JSON (the preview in the Simulate panel shows the form).
+        return [
+            (name, {**opts, "fields": ["form_schema_json" if f == "form_schema" else f for f in opts["fields"]]})
+            for name, opts in self.fieldsets
+        ]
+
+    @admin.display(description="Form schema")
+    def form_schema_json(self, obj):
+        return format_html('<pre class="wf-schema-view">{}</pre>', json.dumps(obj.form_schema, indent=2))
 
     @admin.display(description="steps")
     def step_count(self, obj):

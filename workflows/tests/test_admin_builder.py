@@ -159,3 +159,26 @@ def test_builder_pages_are_scoped_to_the_organization(org, other_org, dana, desi
         assert designer.get(_url(name, theirs)).status_code == 404
     assert designer.post(_url("new_draft", theirs)).status_code == 404
     assert theirs.definition.versions.count() == 1
+
+
+def test_view_only_version_shows_the_schema_indented(org, dana, designer):
+    v1 = make_workflow(org, actor=dana).versions.get()
+    html = designer.get(_url("change", v1)).content.decode()
+    assert '<pre class="wf-schema-view">{\n  &quot;' in html
+    assert 'id="wf-sim-run"' in html and 'id="wf-builder"' in html
+
+
+def test_the_builder_loads_nothing_from_outside():
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    files = [
+        root / "static/workflows/builder.js",
+        root / "static/workflows/builder.css",
+        *root.glob("templates/**/*.html"),
+    ]
+    assert len(files) >= 5
+    for path in files:
+        text = path.read_text()
+        for marker in ("http://", "https://", "//cdn", "@import", "url("):
+            assert marker not in text, f"{path.name} has {marker}"

@@ -210,3 +210,69 @@ def test_designer_builds_publishes_and_simulates_the_purchase_request(
     assert definition.versions.count() == 2
     assert page.locator("#wf-fields tbody tr").count() == 3
     shot(page, "8-new-draft")
+
+
+def test_designer_and_raw_schema_round_trip_keeping_unknown_keywords(
+    transactional_db, live_server, browser_page, monkeypatch
+):
+    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+    from workflows import services
+
+    org = make_org("acme-roundtrip", name="Acme Round Trip")
+    dana = make_user(org, "dana@acme.example", roles=["workflow_designer"], is_staff=True)
+    schema = {
+        "type": "object",
+        "additionalProperties": False,
+        "$defs": {"code": {"type": "string", "maxLength": 8}},
+        "properties": {
+            "vendor": {"type": "string", "title": "Vendor", "pattern": "^[A-Za-z ]+$", "x-custom": 1},
+            "units": {"type": "integer", "minimum": 1},
+        },
+        "required": ["vendor"],
+        "x-field-order": ["vendor", "units"],
+    }
+    definition = services.workflow_create(
+        actor=dana, organization=org, key="roundtrip", name="Round trip", form_schema=schema, steps=[]
+    )
+    draft = definition.versions.get()
+    page = browser_page
+    page.on("pageerror", lambda exc: pytest.fail(f"script error on the page: {exc}"))
+    page.goto(f"{live_server.url}/admin/login/")
+    page.fill("#id_username", "dana@acme.example")
+    page.fill("#id_password", PASSWORD)
+    page.click("input[type=submit]")
+    page.goto(f"{live_server.url}/admin/workflows/workflowversion/{draft.pk}/change/")
+    page.wait_for_selector("#wf-designer")
+
+    rows = page.locator("#wf-fields tbody tr")
+    assert rows.count() == 2 and rows.nth(1).locator(".wf-f-type").input_value() == "number"
+    rows.nth(0).locator(".wf-f-label").fill("Supplier")  # the designer rewrites the schema...
+    page.click("#wf-advanced summary")
+    written = json.loads(page.locator(".wf-schema-raw").input_value())
+    # ... and keeps what it does not manage, at the top and on the field; integers stay integers.
+    assert written["additionalProperties"] is False and written["$defs"] == schema["$defs"]
+    assert written["properties"]["vendor"] == {**schema["properties"]["vendor"], "title": "Supplier"}
+    assert written["properties"]["units"] == {"type": "integer", "minimum": 1}
+
+    # The raw view goes back to the rows when the box is left.
+    written["properties"]["cost_center"] = {"type": "string", "enum": ["A1", "B2"], "title": "Cost center"}
+    page.fill(".wf-schema-raw", json.dumps(written, indent=2))
+    page.click("#wf-preview h3")
+    assert rows.count() == 3 and rows.nth(2).locator(".wf-f-type").input_value() == "choice"
+    assert rows.nth(2).locator(".wf-f-options").input_value() == "A1, B2"
+    assert page.locator("#wf-prev-cost_center option").count() == 3
+    # Broken JSON in the raw view is reported; the rows keep the last good schema.
+    page.fill(".wf-schema-raw", "{not json")
+    page.click("#wf-preview h3")
+    assert page.locator("#wf-raw-error").is_visible() and rows.count() == 3
+    rows.nth(2).locator(".wf-f-help").fill("Who pays")  # back to rows: the schema is written again
+
+    page.click("input[name=_continue]")
+    page.wait_for_selector(".messagelist .success")
+    draft.refresh_from_db()
+    stored = draft.form_schema
+    assert stored["$defs"] == schema["$defs"] and stored["additionalProperties"] is False
+    assert stored["properties"]["vendor"]["pattern"] == "^[A-Za-z ]+$"
+    assert stored["properties"]["cost_center"]["description"] == "Who pays"
+    assert stored["x-field-order"] == ["vendor", "units", "cost_center"]  # jsonb keeps no key order
+    assert page.locator(".wf-schema-raw").input_value().startswith('{\n  "type"')  # kept indented

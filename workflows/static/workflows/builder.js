@@ -37,10 +37,18 @@
     return "text";
   }
 
-  function fieldsFrom(schema) {
+  // The database stores a schema as jsonb, which does not keep key order: the designer's order is
+  // kept in "x-field-order" (fields it does not name follow, as stored).
+  function orderedEntries(schema) {
     const props = (schema && schema.properties) || {};
+    const order = Array.isArray(schema && schema["x-field-order"]) ? schema["x-field-order"] : [];
+    const keys = [...order.filter((k) => k in props), ...Object.keys(props).filter((k) => !order.includes(k))];
+    return keys.map((k) => [k, props[k]]);
+  }
+
+  function fieldsFrom(schema) {
     const required = new Set((schema && schema.required) || []);
-    return Object.entries(props).map(([key, p]) => {
+    return orderedEntries(schema).map(([key, p]) => {
       p = p && typeof p === "object" ? p : {};
       const type = inferType(p);
       const range = HAS_RANGE[type];
@@ -53,7 +61,7 @@
 
   function schemaFrom(fields, base) {
     const out = {};
-    for (const [k, v] of Object.entries(base || {})) if (k !== "properties" && k !== "required") out[k] = v;
+    for (const [k, v] of Object.entries(base || {})) if (!["properties", "required", "x-field-order"].includes(k)) out[k] = v;
     out.type = "object";
     out.properties = {};
     for (const f of fields) {
@@ -81,6 +89,7 @@
     }
     const required = fields.filter((f) => f.key && f.required).map((f) => f.key);
     if (required.length) out.required = required;
+    out["x-field-order"] = Object.keys(out.properties);
     return out;
   }
 
