@@ -72,7 +72,7 @@ def render_preview(result: dict) -> str:
 
 @require_POST
 def simulate(request, pk):
-    model_admin = admin.site._registry[WorkflowVersion]
+    model_admin = admin.site.get_model_admin(WorkflowVersion)
     version = model_admin.get_queryset(request).select_related("definition", "organization").filter(pk=pk).first()
     if version is None or not model_admin.has_view_permission(request, version):
         raise Http404("No such version.")

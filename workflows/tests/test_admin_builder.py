@@ -182,3 +182,38 @@ def test_the_builder_loads_nothing_from_outside():
         text = path.read_text()
         for marker in ("http://", "https://", "//cdn", "@import", "url("):
             assert marker not in text, f"{path.name} has {marker}"
+
+
+def _with_extra_steps(org, dana, extra: int):
+    definition = make_workflow(org, actor=dana, publish=False, key=f"wide-{extra}")
+    draft = definition.versions.get()
+    content = services.version_as_dict(draft)
+    steps = content["steps"] + [
+        {**content["steps"][1], "name": f"Extra {i}", "stage": 4 + i, "approver_ref": "legal_approver"}
+        for i in range(extra)
+    ]
+    services.draft_save(
+        actor=dana,
+        definition=definition,
+        version=draft,
+        form_schema=content["form_schema"],
+        distinct_approvers=False,
+        steps=steps,
+    )
+    return draft
+
+
+def test_builder_pages_cost_the_same_queries_for_any_number_of_steps(org, dana, designer):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    small, large = _with_extra_steps(org, dana, 0), _with_extra_steps(org, dana, 6)
+    designer.get(_url("change", small))  # warm the session's caches (roles, permission codes)
+    counts = {}
+    for version in (small, large):
+        for name in ("change", "diagram", "publish"):
+            with CaptureQueriesContext(connection) as ctx:
+                assert designer.get(_url(name, version)).status_code == 200
+            counts[(name, version.steps.count())] = len(ctx)
+    for name in ("change", "diagram", "publish"):
+        assert counts[(name, 4)] == counts[(name, 10)], counts
