@@ -22,7 +22,7 @@ MAX_BODY = 64 * 1024
 
 def _approvers(step: dict) -> str:
     if step["skipped"]:
-        return format_html("skipped: {}", "its condition is false for this data")
+        return format_html("skipped: {} is false for this data", step["condition"])
     people = ", ".join(a["name"] or a["email"] for a in step["approvers"]) or "nobody"
     if step["fallback_reason"]:
         return format_html("{} (fallback: {})", people, step["fallback_reason"])

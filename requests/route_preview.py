@@ -10,8 +10,6 @@ from __future__ import annotations
 from approvals import routing
 from requests.validation import form_errors
 
-SKIP_REASONS = {"condition_false": "its condition is false for this data"}
-
 
 def approver_json(a: routing.Approver) -> dict:
     return {

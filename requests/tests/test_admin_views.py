@@ -36,7 +36,7 @@ def test_simulate_shows_applied_and_skipped_steps(org, designer):
     assert small.status_code == 200
     assert '<tr class="wf-sim-active" data-step="Manager approval">' in html and "Bo Boss" in html
     assert '<tr class="wf-sim-skipped" data-step="CFO approval">' in html
-    assert "skipped: its condition is false for this data" in html
+    assert "skipped: amount &gt; 10000 is false for this data" in html
 
     large = _simulate(designer, version, {"requester": "rita@acme-test.test", "data": {"amount": 50000, "vendor": "X"}})
     assert '<tr class="wf-sim-active" data-step="CFO approval">' in large.content.decode()
