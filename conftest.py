@@ -74,6 +74,27 @@ def django_db_setup(django_db_setup, django_db_blocker):
         )
 
 
+@pytest.fixture(autouse=True)
+def _close_event_breakers():
+    # A test that makes Redis fail opens the after-commit breakers of this process: the next
+    # test must not find its pushes skipped.
+    yield
+    from core import events
+
+    events.layer_breaker.succeeded()
+    events.broker_breaker.succeeded()
+
+
+@pytest.fixture
+def black_hole():
+    """A TCP port that accepts and never answers (core/tests/servers.py ``BlackHole``)."""
+    from core.tests.servers import BlackHole
+
+    hole = BlackHole()
+    yield hole
+    hole.close()
+
+
 @pytest.fixture
 def org(db):
     return make_org("acme-test", name="Acme Test")

@@ -16,9 +16,7 @@ not switch the limits off:
 Every fallback is logged (ERROR, at most every 10 s).
 """
 
-import logging
 import threading
-import time
 
 from django.core.cache.backends.locmem import LocMemCache
 from django.core.cache.backends.redis import RedisCache, RedisCacheClient
@@ -26,56 +24,10 @@ from redis.backoff import NoBackoff
 from redis.exceptions import RedisError
 from redis.retry import Retry
 
-logger = logging.getLogger(__name__)
+from core.breaker import CircuitBreaker
 
 _METHODS = ("add", "get", "set", "touch", "delete", "get_many", "has_key", "incr", "set_many", "delete_many", "clear")
-_LOG_EVERY_SECONDS = 10.0
 _FALLBACK_MAX_ENTRIES = 10_000
-
-
-class CircuitBreaker:
-    """Per process and Redis location: closed (call Redis), open (skip it) until the retry time,
-    then one caller probes while the others keep skipping."""
-
-    def __init__(self, retry_seconds: float):
-        self.retry_seconds = retry_seconds
-        self._open_until = 0.0
-        self._last_logged = 0.0
-        self._lock = threading.Lock()
-
-    def allows(self) -> bool:
-        if not self._open_until:
-            return True
-        with self._lock:
-            now = time.monotonic()
-            if now < self._open_until:
-                return False
-            self._open_until = now + self.retry_seconds  # this caller probes; the rest wait again
-            return True
-
-    def failed(self, what: str, exc: Exception) -> None:
-        now = time.monotonic()
-        with self._lock:
-            self._open_until = now + self.retry_seconds
-            log = now - self._last_logged >= _LOG_EVERY_SECONDS
-            if log:
-                self._last_logged = now
-        if log:
-            logger.error(
-                "cache: Redis unavailable (%s: %s); serving %s from process memory, retrying in %ss",
-                type(exc).__name__,
-                exc,
-                what,
-                self.retry_seconds,
-            )
-
-    def succeeded(self) -> None:
-        if self._open_until:
-            self._open_until = 0.0
-
-    @property
-    def is_open(self) -> bool:
-        return bool(self._open_until)
 
 
 _shared: dict[tuple[str, float], tuple[CircuitBreaker, LocMemCache]] = {}
@@ -87,7 +39,7 @@ def _shared_for(location: str, retry_seconds: float, timeout) -> tuple[CircuitBr
     with _shared_lock:
         if key not in _shared:
             _shared[key] = (
-                CircuitBreaker(retry_seconds),
+                CircuitBreaker(retry_seconds, subject="cache", fallback="served from process memory"),
                 # LocMemCache keeps its data in a module-level dict by name: same name, same store.
                 LocMemCache(
                     f"resilient-fallback-{location}",

@@ -4,6 +4,11 @@ WebSocket pushes, Celery tasks and e-mails are sent only once the transaction
 that caused them has committed (never from inside it, never for a rollback).
 A failure to send is logged and swallowed: the database row that caused it is
 the source of truth and a periodic job or a reconnecting client catches up.
+
+While Redis is known to be down (a push or an enqueue failed), a per-process circuit breaker
+skips the channel layer or the broker for ``BREAKER_RETRY_SECONDS`` instead of letting every
+committing request wait for the connect timeout (issue 19.10): the pushes are best effort and
+the only queued tasks are e-mails, which the periodic sweep sends once Redis is back.
 """
 
 import asyncio
@@ -14,10 +19,18 @@ from collections.abc import Callable
 
 from asgiref.sync import async_to_sync
 from django.db import transaction
+from kombu.exceptions import OperationalError as BrokerError
+from redis.exceptions import RedisError
+
+from core.breaker import CircuitBreaker
 
 logger = logging.getLogger(__name__)
 
 PUSH_TIMEOUT_SECONDS = 5
+BREAKER_RETRY_SECONDS = 5
+_OUTAGE_ERRORS = (RedisError, OSError, BrokerError)  # TimeoutError and ConnectionError are OSErrors
+layer_breaker = CircuitBreaker(BREAKER_RETRY_SECONDS, subject="push", fallback="pushes skipped")
+broker_breaker = CircuitBreaker(BREAKER_RETRY_SECONDS, subject="enqueue", fallback="tasks skipped")
 
 
 def on_commit(fn: Callable[[], None], *, what: str) -> None:
@@ -32,7 +45,20 @@ def on_commit(fn: Callable[[], None], *, what: str) -> None:
 
 def enqueue(task, *args, **kwargs) -> None:
     """Queue a Celery task after commit (ids in, the task re-reads the database)."""
-    on_commit(lambda: task.apply_async(args=args, kwargs=kwargs), what=f"task {task.name}")
+    what = f"task {task.name}"
+    on_commit(lambda: _guarded(broker_breaker, lambda: task.apply_async(args=args, kwargs=kwargs), what), what=what)
+
+
+def _guarded(breaker: CircuitBreaker, send: Callable[[], object], what: str) -> None:
+    if not breaker.allows():
+        logger.warning("after-commit delivery skipped while Redis is down: %s", what)
+        return
+    try:
+        send()
+    except _OUTAGE_ERRORS as exc:
+        breaker.failed(what, exc)
+        raise
+    breaker.succeeded()
 
 
 def push_to_group(group: str, message: dict) -> None:
@@ -42,7 +68,8 @@ def push_to_group(group: str, message: dict) -> None:
 
 def push_many(messages: list[tuple[str, dict]]) -> None:
     """Send several Channels group messages after commit, together."""
-    on_commit(lambda: send_now(messages), what=f"push to {len(messages)} group(s)")
+    what = f"push to {len(messages)} group(s)"
+    on_commit(lambda: _guarded(layer_breaker, lambda: send_now(messages), what), what=what)
 
 
 def send_now(messages: list[tuple[str, dict]]) -> None:

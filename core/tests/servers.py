@@ -6,6 +6,7 @@ import shutil
 import socket
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -236,3 +237,27 @@ def login(base: str, email: str, password: str = "Demo-Pass-2026") -> dict:
     response = httpx.post(f"{base}/api/v1/auth/login/", json={"email": email, "password": password}, timeout=30)
     assert response.status_code == 200, response.text
     return {"Authorization": f"Bearer {response.json()['access']}"}
+
+
+class BlackHole:
+    """A TCP port that accepts connections and never answers: Redis hanging (a lost host, a full
+    network queue), where every call waits for the socket timeout. Counts the connections."""
+
+    def __init__(self):
+        self.sock = socket.create_server(("127.0.0.1", 0))
+        self.port = self.sock.getsockname()[1]
+        self.accepted: list[socket.socket] = []
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self):
+        while True:
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                return
+            self.accepted.append(conn)
+
+    def close(self):
+        self.sock.close()
+        for conn in self.accepted:
+            conn.close()

@@ -1,6 +1,5 @@
 """The production cache reuses its Redis clients (the pool is what holds connections)."""
 
-import socket
 import threading
 import time
 
@@ -31,37 +30,6 @@ def test_the_configured_default_cache_is_the_resilient_one(settings):
     if not settings.REDIS_URL:
         pytest.skip("needs Redis (REDIS_URL) for the Redis cache")
     assert isinstance(caches["default"], ResilientRedisCache)
-
-
-class BlackHole:
-    """A TCP port that accepts connections and never answers: Redis hanging (a lost host, a full
-    network queue), where every call waits for the socket timeout. Counts the connections."""
-
-    def __init__(self):
-        self.sock = socket.create_server(("127.0.0.1", 0))
-        self.port = self.sock.getsockname()[1]
-        self.accepted: list[socket.socket] = []
-        threading.Thread(target=self._accept, daemon=True).start()
-
-    def _accept(self):
-        while True:
-            try:
-                conn, _ = self.sock.accept()
-            except OSError:
-                return
-            self.accepted.append(conn)
-
-    def close(self):
-        self.sock.close()
-        for conn in self.accepted:
-            conn.close()
-
-
-@pytest.fixture
-def black_hole():
-    hole = BlackHole()
-    yield hole
-    hole.close()
 
 
 @pytest.mark.django_db

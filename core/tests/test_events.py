@@ -69,3 +69,23 @@ def test_a_rolled_back_transaction_pushes_nothing(layer):
 
     _in_plain_thread(transition)
     assert _receive(layer, channel, 1) == ["kept"]
+
+
+def test_a_hanging_redis_is_skipped_after_one_failed_push(black_hole, settings):
+    """Issue 19.10: one push meets the hang (and is logged); the next commits skip the channel
+    layer while the breaker is open instead of each waiting for the timeout."""
+    settings.CHANNEL_LAYERS = {
+        "default": {
+            "BACKEND": "core.channel_layer.BlockingPoolRedisChannelLayer",
+            "CONFIG": {"hosts": [{"address": f"redis://127.0.0.1:{black_hole.port}/0", "socket_timeout": 0.3}]},
+        }
+    }
+
+    def transitions():
+        for n in range(5):
+            with transaction.atomic():
+                events.push_to_group("events-hang", {"type": "x.y", "n": n})
+
+    _in_plain_thread(transitions)
+    assert len(black_hole.accepted) == 1
+    assert events.layer_breaker.is_open

@@ -92,7 +92,7 @@ def test_cache_outage_is_logged_not_raised(caplog):
         cache.set("k", 1)
         assert cache.get("k") == 1
         redis.stop()
-        with caplog.at_level("ERROR", logger="core.cache"):
+        with caplog.at_level("ERROR", logger="core.breaker"):
             assert cache.add("counter", 1, 60) is True
             assert cache.incr("counter") == 2
             assert cache.get("k") is None
