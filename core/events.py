@@ -19,6 +19,7 @@ from collections.abc import Callable
 
 from asgiref.sync import async_to_sync
 from django.db import transaction
+from django.utils.module_loading import import_string
 from kombu.exceptions import OperationalError as BrokerError
 from redis.exceptions import RedisError
 
@@ -44,9 +45,18 @@ def on_commit(fn: Callable[[], None], *, what: str) -> None:
 
 
 def enqueue(task, *args, **kwargs) -> None:
-    """Queue a Celery task after commit (ids in, the task re-reads the database)."""
-    what = f"task {task.name}"
-    on_commit(lambda: _guarded(broker_breaker, lambda: task.apply_async(args=args, kwargs=kwargs), what), what=what)
+    """Queue a Celery task after commit (ids in, the task re-reads the database).
+
+    ``task`` is the task or its dotted path (``"notifications.tasks.send_email_deliveries"``): a
+    service named by the task it queues then need not import the tasks module that imports it.
+    """
+    what = f"task {task if isinstance(task, str) else task.name}"
+
+    def send() -> None:
+        resolved = import_string(task) if isinstance(task, str) else task
+        resolved.apply_async(args=args, kwargs=kwargs)
+
+    on_commit(lambda: _guarded(broker_breaker, send, what), what=what)
 
 
 def _guarded(breaker: CircuitBreaker, send: Callable[[], object], what: str) -> None:

@@ -37,6 +37,7 @@ from redis.exceptions import RedisError
 
 from core import metrics
 from core.parsers import loads_bounded
+from notifications.groups import group_for
 
 logger = logging.getLogger(__name__)
 
@@ -47,10 +48,6 @@ TRY_AGAIN_LATER = 4503
 # What the channel layer raises when Redis fails (TimeoutError and ConnectionError are OSErrors too).
 LAYER_ERRORS = (RedisError, OSError)
 _RETRY_DELAYS = (0.1, 0.25, 0.5, 1.0)
-
-
-def group_for(user_id) -> str:
-    return f"user.{user_id}"
 
 
 class NotificationConsumer(AsyncJsonWebsocketConsumer):

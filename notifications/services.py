@@ -23,7 +23,7 @@ from auditlogs.services import audit_record
 from core import events
 from core.exceptions import NotFound, ValidationFailed
 from notifications import selectors
-from notifications.consumers import group_for
+from notifications.groups import group_for
 from notifications.models import Channel, DeliveryStatus, EmailDelivery, Kind, Notification, NotificationPreference
 
 logger = logging.getLogger(__name__)
@@ -97,11 +97,9 @@ def notify_many(items: list[dict]) -> list[Notification]:
             )
     Notification.objects.bulk_create(notifications)
     if deliveries:
-        from notifications.tasks import send_email_deliveries
-
         EmailDelivery.objects.bulk_create(deliveries)
         # If the broker is down this fails after commit (logged); the rows stay pending for the sweep.
-        events.enqueue(send_email_deliveries, [str(d.id) for d in deliveries])
+        events.enqueue("notifications.tasks.send_email_deliveries", [str(d.id) for d in deliveries])
     if pushes:
         events.push_many(pushes)
     return notifications
@@ -297,9 +295,7 @@ def retry_failed_delivery(*, actor, delivery: EmailDelivery) -> EmailDelivery:
         locked.attempts = 0
         locked.next_attempt_at = None
         locked.save(update_fields=["status", "attempts", "next_attempt_at", "updated_at"])
-        from notifications.tasks import send_email_delivery
-
-        events.enqueue(send_email_delivery, str(locked.pk))
+        events.enqueue("notifications.tasks.send_email_delivery", str(locked.pk))
         audit_record(
             action="email_delivery.retried",
             actor=actor,

@@ -1,0 +1,70 @@
+"""The import contracts (``[tool.importlinter]`` in pyproject.toml) hold, and each fails when broken.
+
+``lint-imports`` runs on the tree as it is, then on copies of it with one forbidden import added
+per contract: core importing an app, a cycle between two modules of an app, a lower layer of the
+lifecycle importing a higher one.
+"""
+
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+PACKAGES = ("accounts", "approvals", "auditlogs", "core", "notifications", "organizations", "requests", "workflows")
+LINT_IMPORTS = Path(sys.executable).with_name("lint-imports")
+
+
+def lint_imports(cwd: Path) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [str(LINT_IMPORTS), "--no-cache"], cwd=cwd, capture_output=True, text=True, timeout=120, check=False
+    )
+
+
+def test_the_contracts_are_kept():
+    result = lint_imports(ROOT)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "3 kept, 0 broken" in result.stdout
+
+
+BREAKS = {
+    # contract name as lint-imports prints it -> (file, the import added at its top)
+    "core imports no app": ("core/api.py", "from accounts.models import User  # noqa\n"),
+    "no cycle between the modules of an app": (
+        "notifications/services.py",
+        "from notifications.consumers import NotificationConsumer  # noqa\n",
+    ),
+    "the lifecycle package": ("approvals/lifecycle/engine.py", "from approvals.lifecycle import actions  # noqa\n"),
+}
+
+
+@pytest.fixture(scope="module")
+def copy_of_the_tree(tmp_path_factory):
+    base = tmp_path_factory.mktemp("tree")
+    for package in PACKAGES:
+        shutil.copytree(ROOT / package, base / package, ignore=shutil.ignore_patterns("__pycache__", "migrations"))
+    shutil.copy(ROOT / "pyproject.toml", base / "pyproject.toml")
+    return base
+
+
+@pytest.mark.parametrize("contract", sorted(BREAKS))
+def test_each_contract_fails_when_broken(copy_of_the_tree, contract):
+    path, line = BREAKS[contract]
+    target = copy_of_the_tree / path
+    original = target.read_text()
+    target.write_text(line + original)
+    try:
+        result = lint_imports(copy_of_the_tree)
+    finally:
+        target.write_text(original)
+    assert result.returncode != 0
+    assert verdict(result.stdout, contract) == "BROKEN", result.stdout
+
+
+def verdict(output: str, contract: str) -> str:
+    """KEPT or BROKEN, as the summary says for ``contract`` (its name may wrap over two lines)."""
+    text = " ".join(output.split())
+    after = text[text.index(contract) :]
+    return min(("KEPT", "BROKEN"), key=lambda word: after.find(word) if word in after else len(after))
