@@ -6,7 +6,7 @@ import pytest
 from django.test import Client
 
 from approvals.models import ApprovalTask
-from approvals.sla import run_scan
+from approvals.sla_scan import run_scan
 from approvals.tests.test_sla_support import make_sla_task
 from auditlogs.models import AuditChainHead
 from auditlogs.verify import verify_chain
