@@ -12,6 +12,15 @@ if "worker" in sys.argv[1:] and not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
     # is imported, that is now: the celery command loads this module first.
     os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="metrics-worker-")
 
+if os.path.basename(sys.argv[0]) == "celery":
+    # A worker or beat reads the settings lazily, deep in its start-up: load them now, so that an
+    # unsafe configuration refuses with one line (config/startup.py) rather than a traceback.
+    from django.conf import settings
+
+    from config.startup import or_refuse
+
+    or_refuse(lambda: settings.SECRET_KEY)
+
 app = Celery("config")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()

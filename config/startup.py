@@ -7,6 +7,7 @@ from typing import TypeVar
 from django.core.exceptions import ImproperlyConfigured
 
 T = TypeVar("T")
+GUNICORN_BOOT_ERROR = 3
 
 
 def or_refuse(start: Callable[[], T]) -> T:
@@ -18,4 +19,7 @@ def or_refuse(start: Callable[[], T]) -> T:
     try:
         return start()
     except ImproperlyConfigured as exc:
-        sys.exit(f"Refusing to start: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}")
+        sys.stderr.write(f"Refusing to start: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}\n")
+        # In a gunicorn worker, exit code 3 (its WORKER_BOOT_ERROR) makes the master stop instead of
+        # starting the worker again and again.
+        sys.exit(GUNICORN_BOOT_ERROR if "gunicorn.workers.base" in sys.modules else 1)

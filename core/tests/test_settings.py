@@ -137,3 +137,23 @@ def test_make_runs_dotenv_lets_every_manage_py_command_start(tmp_path):
 def test_the_dotenv_is_never_committed():
     ignored = subprocess.run(["git", "check-ignore", "-q", ".env"], cwd=ROOT)
     assert ignored.returncode == 0
+
+
+def test_production_processes_refuse_an_unsafe_config_with_one_line():
+    """gunicorn stops (no endless worker restarts) and Celery exits, each with the one-line reason."""
+    from core.tests.servers import BIN, free_port
+
+    env = _unsafe_env(SECRET_KEY="short")
+    web = subprocess.run(
+        [str(BIN / "gunicorn"), "config.wsgi:application", "-b", f"127.0.0.1:{free_port()}", "-w", "1"],
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert web.returncode == 3 and "Reason: Worker failed to boot." in web.stderr
+    worker = subprocess.run(
+        [str(BIN / "celery"), "-A", "config", "worker"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60
+    )
+    assert worker.returncode == 1
+    for result in (web, worker):
+        assert "Traceback" not in result.stderr
+        refusals = [line for line in result.stderr.splitlines() if line.startswith("Refusing to start: ")]
+        assert len(refusals) == 1 and "SECRET_KEY is unsafe" in refusals[0]
