@@ -9,6 +9,7 @@ REQUESTS_VIEW_ALL = "requests.view_all"
 REQUESTS_CANCEL_ANY = "requests.cancel_any"
 AUDIT_VIEW = "audit.view"
 REPORTS_VIEW = "reports.view"
+WEBHOOKS_MANAGE = "webhooks.manage"
 
 CATALOG: dict[str, str] = {
     ORG_MANAGE: "Manage the organization, departments and holidays",
@@ -20,6 +21,7 @@ CATALOG: dict[str, str] = {
     REQUESTS_CANCEL_ANY: "Cancel any request",
     AUDIT_VIEW: "Read and export the audit log",
     REPORTS_VIEW: "Read reports",
+    WEBHOOKS_MANAGE: "Manage outgoing webhooks and see their deliveries",
 }
 
 ALL_CODES = frozenset(CATALOG)

@@ -13,6 +13,7 @@ urlpatterns = [
     path("", include("approvals.report_urls")),
     path("", include("notifications.urls")),
     path("", include("auditlogs.urls")),
+    path("", include("webhooks.urls")),
     # Anything else under /api/v1/ is a JSON 404, even with DEBUG on.
     re_path(r"^.*$", api_not_found),
 ]

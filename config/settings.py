@@ -60,6 +60,7 @@ INSTALLED_APPS = [
     "approvals",
     "notifications",
     "auditlogs",
+    "webhooks",
 ]
 
 MIDDLEWARE = [
@@ -333,3 +334,16 @@ METRICS_TOKEN = env_str("METRICS_TOKEN", "")  # bearer token for /metrics; empty
 METRICS_DB_CACHE_SECONDS = env_int("METRICS_DB_CACHE_SECONDS", 15)  # database gauges computed at most this often
 CELERY_METRICS_PORT = env_int("CELERY_METRICS_PORT", 0)  # the Celery worker serves /metrics here (0: off)
 CELERY_METRICS_ADDR = env_str("CELERY_METRICS_ADDR", "127.0.0.1")
+
+# --- Outgoing webhooks (webhooks/, docs/webhooks.md) -----------------------------------------------
+WEBHOOK_REQUIRE_HTTPS = env_bool("WEBHOOK_REQUIRE_HTTPS", not DEBUG)
+# Private, loopback and link-local destinations are refused unless listed here (hosts or CIDRs).
+WEBHOOK_ALLOWED_PRIVATE_NETWORKS = env_list("WEBHOOK_ALLOWED_PRIVATE_NETWORKS", [])
+WEBHOOK_TIMEOUT_SECONDS = env_int("WEBHOOK_TIMEOUT_SECONDS", 10)
+WEBHOOK_MAX_ATTEMPTS = env_int("WEBHOOK_MAX_ATTEMPTS", 12)  # then the delivery is marked failed
+WEBHOOK_RETRY_BACKOFF_SECONDS = env_int("WEBHOOK_RETRY_BACKOFF_SECONDS", 30)  # doubled per failed attempt
+WEBHOOK_RETRY_BACKOFF_MAX_SECONDS = env_int("WEBHOOK_RETRY_BACKOFF_MAX_SECONDS", 6 * 3600)
+WEBHOOK_DISABLE_AFTER_HOURS = env_int("WEBHOOK_DISABLE_AFTER_HOURS", 72)  # failing this long: disabled, admins told
+WEBHOOK_SECRET_GRACE_HOURS = env_int("WEBHOOK_SECRET_GRACE_HOURS", 24)  # the old secret still signs after a rotation
+WEBHOOK_SWEEP_INTERVAL_SECONDS = env_int("WEBHOOK_SWEEP_INTERVAL_SECONDS", 60)
+WEBHOOK_SWEEP_GRACE_SECONDS = env_int("WEBHOOK_SWEEP_GRACE_SECONDS", 10)  # younger deliveries are left to their task

@@ -63,8 +63,28 @@ def _families() -> list[GaugeMetricFamily]:
 
 
 def _extra_families(now) -> list[GaugeMetricFamily]:
-    """Backlogs of other delivery channels (each app adds its own here)."""
-    return []
+    """Webhook deliveries: the backlog, the ones given up, and the endpoints disabled."""
+    from webhooks.models import DeliveryStatus, WebhookDelivery, WebhookEndpoint
+
+    deliveries = GaugeMetricFamily(
+        "webhook_deliveries", "Webhook deliveries not delivered: pending (backlog) or failed.", labels=["status"]
+    )
+    counts = dict(
+        WebhookDelivery.objects.filter(status__in=[DeliveryStatus.PENDING, DeliveryStatus.FAILED])
+        .values_list("status")
+        .annotate(n=Count("id"))
+        .order_by()
+    )
+    for status in (DeliveryStatus.PENDING, DeliveryStatus.FAILED):
+        deliveries.add_metric([status], counts.get(status, 0))
+    oldest = WebhookDelivery.objects.filter(status=DeliveryStatus.PENDING).aggregate(at=Min("created_at"))["at"]
+    age = GaugeMetricFamily("webhook_backlog_oldest_seconds", "Age of the oldest pending webhook delivery (0: none).")
+    age.add_metric([], (now - oldest).total_seconds() if oldest else 0)
+    endpoints = GaugeMetricFamily("webhook_endpoints", "Webhook endpoints by state.", labels=["state"])
+    active = dict(WebhookEndpoint.objects.values_list("is_active").annotate(n=Count("id")).order_by())
+    endpoints.add_metric(["active"], active.get(True, 0))
+    endpoints.add_metric(["disabled"], active.get(False, 0))
+    return [deliveries, age, endpoints]
 
 
 class DatabaseCollector:

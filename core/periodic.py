@@ -16,4 +16,5 @@ def periodic_tasks() -> dict[str, tuple[str, int]]:
             settings.EMAIL_RETRY_INTERVAL_SECONDS,
         ),
         "accounts-prune-login-counters": ("accounts.tasks.prune_login_counters", 3600),
+        "webhooks-sweep": ("webhooks.tasks.sweep_webhooks", settings.WEBHOOK_SWEEP_INTERVAL_SECONDS),
     }

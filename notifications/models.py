@@ -15,6 +15,7 @@ class Kind(models.TextChoices):
     CHANGES_REQUESTED = "changes_requested", "Changes requested"
     REQUEST_COMMENTED = "request_commented", "Request commented"
     DELEGATION_STARTED = "delegation_started", "Delegation started"
+    WEBHOOK_DISABLED = "webhook_disabled", "Webhook disabled"
 
 
 class Channel(models.TextChoices):

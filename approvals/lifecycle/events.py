@@ -18,6 +18,7 @@ from typing import Any
 from auditlogs.services import audit_records
 from notifications.models import Kind
 from notifications.services import notify_many
+from webhooks.services import record_events as record_webhook_events
 
 
 @dataclass(frozen=True)
@@ -228,5 +229,6 @@ class Outbox:
     def flush(self) -> None:
         notes, audits = self.entries()
         notify_many(notes)
+        record_webhook_events(audits)  # the webhook outbox rows, sent after commit
         audit_records(audits)  # last: the chain lock is held until commit
         self.events = []

@@ -95,6 +95,13 @@ def build_world() -> World:
     o["custom_role"] = Role.objects.get(organization=acme, slug="legal_approver")
     o["requester_role"] = Role.objects.get(organization=acme, slug="requester")
     o["acme"] = acme
+    from webhooks import services as webhook_services
+
+    # a public address literal: no DNS lookup; nothing is sent (no commit in these tests)
+    o["webhook"] = webhook_services.endpoint_create(
+        actor=w.users["admin"], organization=acme, url="https://8.8.8.8/hooks", events=["*"]
+    )
+    o["webhook_delivery"] = webhook_services.send_test_event(actor=w.users["admin"], endpoint=o["webhook"])
     return w
 
 

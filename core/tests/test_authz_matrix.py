@@ -348,6 +348,41 @@ MATRIX = {
     # --- reports -----------------------------------------------------------------------------------------
     ("GET", "reports/summary/"): {"expect": only({"auditor": 200, "designer": 200, "admin": 200}, foreign=200)},
     ("GET", "reports/series/"): {"expect": only({"auditor": 200, "designer": 200, "admin": 200}, foreign=200)},
+    # --- webhooks ----------------------------------------------------------------------------------------
+    ("GET", "webhooks/"): {"expect": only({"admin": 200}, foreign=200)},
+    ("POST", "webhooks/"): {
+        "expect": only({"admin": 201}, foreign=201),
+        "body": lambda w, a: {"url": "https://8.8.4.4/new", "events": ["request.approved"]},
+    },
+    ("GET", "webhooks/{pk}/"): {"expect": only({"admin": 200}), "kw": lambda w: {"pk": w.objs["webhook"].pk}},
+    ("PUT", "webhooks/{pk}/"): {
+        "expect": only({"admin": 200}),
+        "kw": lambda w: {"pk": w.objs["webhook"].pk},
+        "body": lambda w, a: {"url": "https://8.8.8.8/other", "events": ["*"], "is_active": True},
+    },
+    ("PATCH", "webhooks/{pk}/"): {
+        "expect": only({"admin": 200}),
+        "kw": lambda w: {"pk": w.objs["webhook"].pk},
+        "body": lambda w, a: {"events": ["task.assigned"]},
+    },
+    ("DELETE", "webhooks/{pk}/"): {"expect": only({"admin": 204}), "kw": lambda w: {"pk": w.objs["webhook"].pk}},
+    ("POST", "webhooks/{pk}/rotate-secret/"): {
+        "expect": only({"admin": 200}),
+        "kw": lambda w: {"pk": w.objs["webhook"].pk},
+    },
+    ("POST", "webhooks/{pk}/test/"): {"expect": only({"admin": 202}), "kw": lambda w: {"pk": w.objs["webhook"].pk}},
+    ("GET", "webhooks/{pk}/deliveries/"): {
+        "expect": only({"admin": 200}),
+        "kw": lambda w: {"pk": w.objs["webhook"].pk},
+    },
+    ("GET", "webhook-deliveries/{pk}/"): {
+        "expect": only({"admin": 200}),
+        "kw": lambda w: {"pk": w.objs["webhook_delivery"].pk},
+    },
+    ("POST", "webhook-deliveries/{pk}/redeliver/"): {
+        "expect": only({"admin": 202}),
+        "kw": lambda w: {"pk": w.objs["webhook_delivery"].pk},
+    },
     # --- audit log ---------------------------------------------------------------------------------------
     ("GET", "audit-logs/"): {"expect": only({"auditor": 200, "admin": 200}, foreign=200)},
     ("GET", "audit-logs/export/"): {
