@@ -207,6 +207,10 @@ class StepInline(admin.StackedInline):
             field.widget.attrs.update({"size": 22, "autocomplete": "off", "class": "wf-ref"})
         if db_field.name == "name" and field is not None:
             field.widget.attrs["size"] = 22
+        if db_field.name == "sla_hours" and field is not None:
+            field.label, field.widget.attrs["title"] = "SLA hours", "Business hours on the organization's calendar"
+        if db_field.name in ("approver_type", "approver_ref") and field is not None:
+            field.label = {"approver_type": "Approver", "approver_ref": "Whom"}[db_field.name]
         if (
             db_field.name
             in (
