@@ -121,8 +121,9 @@ def running_requests_on(*, version: WorkflowVersion) -> int:
 
 
 def builder_choices(*, organization) -> dict[str, list[dict]]:
-    """What the step editor's approver autocomplete offers: active users and roles."""
+    """What the builder's autocompletes offer: active users, roles, departments."""
     from accounts.models import Role, User
+    from organizations.models import Department
 
     users = (
         User.objects.for_organization(organization)
@@ -134,4 +135,8 @@ def builder_choices(*, organization) -> dict[str, list[dict]]:
     return {
         "users": [{"value": e, "label": f"{f} {last}".strip() or e} for e, f, last in users],
         "roles": [{"value": s, "label": n} for s, n in roles],
+        "departments": [
+            {"value": n}
+            for n in Department.objects.for_organization(organization).order_by("name").values_list("name", flat=True)
+        ],
     }

@@ -125,6 +125,7 @@
           input = el("input", {type: kind});
           if (f.type === "money") input.setAttribute("step", "0.01");
           if (f.type === "person") input.setAttribute("list", "wf-users");
+          if (f.type === "department") input.setAttribute("list", "wf-departments");
         }
         input.id = id;
         input.dataset.key = f.key;
@@ -321,9 +322,10 @@
 
   document.addEventListener("DOMContentLoaded", () => {
     const data = JSON.parse(document.getElementById("wf-builder")?.textContent || "{}");
-    const choices = data.choices || {users: [], roles: []};
+    const choices = data.choices || {users: [], roles: [], departments: []};
     datalist("wf-users", choices.users);
     datalist("wf-roles", choices.roles);
+    datalist("wf-departments", choices.departments || []);
     let current = fieldsFrom(data.schema || {});
     const onFields = (fields) => {
       current = fields;
