@@ -4,11 +4,12 @@ import django_filters
 from django.db.models import Q
 
 from accounts.models import User
+from core.filters import FilterSet
 
 SEARCH_MAX_WORDS = 5  # each word is three ILIKEs: a bound on the query's cost
 
 
-class UserFilter(django_filters.FilterSet):
+class UserFilter(FilterSet):
     search = django_filters.CharFilter(
         method="filter_search",
         max_length=100,

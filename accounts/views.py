@@ -173,7 +173,7 @@ class RoleViewSet(OrgScopedViewMixin, viewsets.ModelViewSet):
         return self.get_paginated_response(RoleMemberSerializer(page, many=True).data)
 
     @extend_schema(request=None, responses={204: None})
-    @action(detail=True, methods=["delete"], url_path=r"members/(?P<user_id>[0-9a-f-]{36})")
+    @action(detail=True, methods=["delete"], url_path="members/<uuid:user_id>")
     def remove_member(self, request, pk=None, user_id=None):
         role = self.get_object()
         user = get_object_or_404(User.objects.for_organization(self.organization), pk=user_id)

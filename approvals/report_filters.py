@@ -8,6 +8,7 @@ import django_filters
 
 from approvals.report_series import DEFAULT_DAYS, MAX_DAYS, Period, default_period
 from core.exceptions import ValidationFailed
+from core.filters import FilterSet, InstantFilter
 from requests.models import Request
 from workflows.models import WorkflowDefinition
 
@@ -37,6 +38,20 @@ class ReportFilter(django_filters.FilterSet):
 
     def keep(self, queryset, name, value):
         return queryset  # the values shape the report; nothing filters this queryset
+
+
+class SummaryParams(FilterSet):
+    """``since`` inclusive, ``until`` exclusive: ISO 8601 date or date-time (naive = UTC)."""
+
+    since = InstantFilter(method="keep", help_text="Requests created at or after.")
+    until = InstantFilter(method="keep", help_text="Requests created before.")
+
+    class Meta:
+        model = Request
+        fields = ["since", "until"]
+
+    def keep(self, queryset, name, value):
+        return queryset  # the values bound the summary (approvals.reports.summary)
 
 
 def report_params(*, request, organization) -> tuple[Period, WorkflowDefinition | None, ReportFilter]:

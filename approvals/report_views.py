@@ -1,33 +1,14 @@
-from datetime import datetime, time
-
-from django.utils import timezone
-from django.utils.dateparse import parse_date, parse_datetime
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from accounts.catalog import REPORTS_VIEW
-from approvals.report_filters import ReportFilter, report_params
+from approvals.report_filters import ReportFilter, SummaryParams, report_params
 from approvals.report_series import report
 from approvals.reports import summary
 from core.api import OrgScopedViewMixin
-from core.exceptions import ValidationFailed
-
-
-def _instant(name: str, value: str | None):
-    if not value:
-        return None
-    parsed = parse_datetime(value)
-    if parsed is None:
-        day = parse_date(value)
-        if day is not None:
-            parsed = timezone.make_aware(datetime.combine(day, time.min), timezone.get_current_timezone())
-    if parsed is None:
-        raise ValidationFailed(details={name: ["Use an ISO 8601 date or date-time."]})
-    if parsed.tzinfo is None:
-        parsed = timezone.make_aware(parsed)
-    return parsed
+from core.filters import query_params
 
 
 class ReportSummaryView(OrgScopedViewMixin, APIView):
@@ -43,9 +24,8 @@ class ReportSummaryView(OrgScopedViewMixin, APIView):
         responses={200: OpenApiTypes.OBJECT},
     )
     def get(self, request):
-        since = _instant("since", request.query_params.get("since"))
-        until = _instant("until", request.query_params.get("until"))
-        return Response(summary(organization=self.organization, since=since, until=until))
+        params = query_params(SummaryParams, request)
+        return Response(summary(organization=self.organization, since=params["since"], until=params["until"]))
 
 
 class ReportSeriesView(OrgScopedViewMixin, APIView):

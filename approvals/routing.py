@@ -6,7 +6,6 @@ stages; ``requests/preview-route/`` uses it to show the route without creating a
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from types import MappingProxyType
@@ -18,6 +17,7 @@ from accounts.catalog import ORG_ADMIN_ROLE
 from accounts.models import User
 from accounts.selectors import users_with_role
 from approvals.models import Delegation
+from core.ids import parse_uuid
 from workflows.conditions import ConditionError, evaluate_condition, requester_context
 from workflows.models import ApproverType, Step, VersionStatus
 
@@ -95,18 +95,11 @@ def step_applies(step: Step, *, data: dict, requester_ctx: dict) -> tuple[bool, 
         return True, exc.message
 
 
-def _as_uuid(value) -> uuid.UUID | None:
-    try:
-        return uuid.UUID(str(value))
-    except (TypeError, ValueError, AttributeError):
-        return None
-
-
 def _user_by_ref(organization, ref) -> User | None:
     if ref in (None, ""):
         return None
     qs = User.objects.for_organization(organization).filter(is_active=True)
-    pk = _as_uuid(ref)
+    pk = parse_uuid(ref)
     if pk:
         return qs.filter(pk=pk).first()
     return qs.filter(email__iexact=str(ref).strip()).first()

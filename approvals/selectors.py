@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import uuid
-
 from django.db.models import Exists, OuterRef, Prefetch, Q, QuerySet, Subquery
 from django.utils import timezone
 
 from approvals.models import ApprovalTask, Assignment, Delegation, TaskStatus
 from core.exceptions import NotFound
+from core.ids import parse_uuid
 
 
 def delegators_of(user, *, at=None) -> list[Delegation]:
@@ -77,11 +76,8 @@ def task_detail_queryset() -> QuerySet[ApprovalTask]:
 
 
 def task_get(*, user, task_id) -> ApprovalTask:
-    try:
-        pk = uuid.UUID(str(task_id))
-    except (TypeError, ValueError, AttributeError):
-        raise NotFound("Task not found.") from None
-    task = inbox(user=user, status=None).filter(pk=pk).first()
+    pk = parse_uuid(task_id)
+    task = inbox(user=user, status=None).filter(pk=pk).first() if pk else None
     if task is None:
         raise NotFound("Task not found.")
     return task

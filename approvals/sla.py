@@ -13,7 +13,6 @@ from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from approvals.models import ApprovalTask, TaskStatus
-from core.exceptions import ValidationFailed
 from organizations.calendar import BusinessCalendar
 
 
@@ -67,15 +66,3 @@ def request_escalation_level() -> Coalesce:
         request=OuterRef("pk"), round=OuterRef("round"), status=TaskStatus.PENDING
     ).order_by("-escalation_level")
     return Coalesce(Subquery(top.values("escalation_level")[:1]), Value(0), output_field=IntegerField())
-
-
-def parse_overdue_param(value) -> bool | None:
-    """The ``overdue`` query parameter: None when absent, True/False, else ``ValidationFailed`` (400)."""
-    if value is None or value == "":
-        return None
-    text = str(value).strip().lower()
-    if text in ("1", "true", "yes"):
-        return True
-    if text in ("0", "false", "no"):
-        return False
-    raise ValidationFailed(details={"overdue": ["Expected true or false."]})

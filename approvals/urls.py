@@ -1,8 +1,7 @@
-from rest_framework.routers import SimpleRouter
-
 from approvals import views
+from core.routers import ApiRouter
 
-router = SimpleRouter()
+router = ApiRouter()
 router.register("tasks", views.TaskViewSet, basename="task")
 router.register("delegations", views.DelegationViewSet, basename="delegation")
 

@@ -1,9 +1,10 @@
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import extend_schema
 from rest_framework import mixins, viewsets
 from rest_framework.decorators import action
 from rest_framework.response import Response
 
 from approvals import selectors, services
+from approvals.filters import DelegationParams, TaskFilter
 from approvals.lifecycle import services as lifecycle
 from approvals.serializers import (
     BulkApproveResultSerializer,
@@ -15,9 +16,9 @@ from approvals.serializers import (
     TaskDetailSerializer,
     TaskListSerializer,
 )
-from approvals.sla import overdue_task_q, parse_overdue_param
 from core.api import OrgScopedViewMixin
 from core.exceptions import ValidationFailed
+from core.filters import FilterBackend, query_params
 from core.idempotency import idempotent
 from workflows.selectors import definition_get
 
@@ -26,36 +27,15 @@ class TaskViewSet(OrgScopedViewMixin, mixins.ListModelMixin, viewsets.GenericVie
     """The caller's inbox: own tasks and those of people delegating to them."""
 
     serializer_class = TaskListSerializer
-    filter_backends = []
+    filter_backends = [FilterBackend]
+    filterset_class = TaskFilter
 
     def get_queryset(self):
         if self.organization is None:
             from approvals.models import ApprovalTask
 
             return ApprovalTask.objects.none()
-        params = self.request.query_params
-        qs = selectors.inbox(user=self.request.user, status=params.get("status", "pending"))
-        if params.get("request"):
-            qs = qs.filter(request_id=selectors_uuid(params["request"]))
-        if params.get("workflow"):
-            qs = qs.filter(request__definition__key=params["workflow"])
-        overdue = parse_overdue_param(params.get("overdue"))
-        if overdue is True:
-            qs = qs.filter(overdue_task_q())
-        elif overdue is False:
-            qs = qs.exclude(overdue_task_q())
-        return qs
-
-    @extend_schema(
-        parameters=[
-            OpenApiParameter("status", str, description="pending (default), approved, rejected, ..., or all"),
-            OpenApiParameter("request", str),
-            OpenApiParameter("workflow", str),
-            OpenApiParameter("overdue", bool, description="true: pending past due_at; false: the others"),
-        ]
-    )
-    def list(self, request, *args, **kwargs):
-        return super().list(request, *args, **kwargs)
+        return selectors.inbox(user=self.request.user, status=None)  # TaskFilter: status, default pending
 
     def _answer(self, task):
         """``task`` as the services return it: re-read after commit with its assignments."""
@@ -125,12 +105,6 @@ class TaskViewSet(OrgScopedViewMixin, mixins.ListModelMixin, viewsets.GenericVie
         )
 
 
-def selectors_uuid(value):
-    from requests.selectors import _as_uuid
-
-    return _as_uuid(value)
-
-
 class DelegationViewSet(OrgScopedViewMixin, viewsets.ModelViewSet):
     """The caller's delegations (``?direction=received`` for the ones made to them)."""
 
@@ -142,12 +116,11 @@ class DelegationViewSet(OrgScopedViewMixin, viewsets.ModelViewSet):
             from approvals.models import Delegation
 
             return Delegation.objects.none()
-        return selectors.delegations_for(
-            user=self.request.user, direction=self.request.query_params.get("direction", "given")
-        )
+        direction = query_params(DelegationParams, self.request)["direction"] or "given"
+        return selectors.delegations_for(user=self.request.user, direction=direction)
 
     def get_object(self):
-        obj = self.get_queryset().filter(pk=selectors_uuid(self.kwargs["pk"])).first()
+        obj = self.get_queryset().filter(pk=self.kwargs["pk"]).first()
         if obj is None:
             from core.exceptions import NotFound
 

@@ -1,21 +1,17 @@
-import uuid
-
 import django_filters
 from django.core.exceptions import ValidationError
 
 from auditlogs.models import AuditLog
+from core.filters import FilterSet, InstantFilter
+from core.ids import parse_uuid
 
 
 def _validate_actor(value: str) -> None:
-    if value == "system":
-        return
-    try:
-        uuid.UUID(value)
-    except ValueError:
-        raise ValidationError("A user id, or 'system'.") from None
+    if value != "system" and parse_uuid(value) is None:
+        raise ValidationError("A user id, or 'system'.")
 
 
-class AuditLogFilter(django_filters.FilterSet):
+class AuditLogFilter(FilterSet):
     """``since`` is inclusive, ``until`` exclusive (ISO 8601; a bare date means midnight UTC)."""
 
     action = django_filters.CharFilter(field_name="action")
@@ -23,8 +19,8 @@ class AuditLogFilter(django_filters.FilterSet):
     actor = django_filters.CharFilter(method="filter_actor", validators=[_validate_actor])
     target_type = django_filters.CharFilter(field_name="target_type")
     target_id = django_filters.CharFilter(field_name="target_id")
-    since = django_filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="gte")
-    until = django_filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="lt")
+    since = InstantFilter(field_name="created_at", lookup_expr="gte")
+    until = InstantFilter(field_name="created_at", lookup_expr="lt")
 
     class Meta:
         model = AuditLog

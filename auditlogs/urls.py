@@ -1,8 +1,7 @@
-from rest_framework.routers import SimpleRouter
-
 from auditlogs import views
+from core.routers import ApiRouter
 
-router = SimpleRouter()
+router = ApiRouter()
 router.register("audit-logs", views.AuditLogViewSet, basename="auditlog")
 
 urlpatterns = [*router.urls]

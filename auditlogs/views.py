@@ -32,7 +32,7 @@ class AuditLogViewSet(OrgScopedViewMixin, viewsets.ReadOnlyModelViewSet):
     filterset_class = AuditLogFilter
     ordering_fields = ["sequence", "created_at"]
     ordering = ["-sequence"]
-    lookup_value_regex = r"[0-9]+"
+    lookup_value_converter = "int"  # audit rows are numbered
 
     def get_queryset(self):
         return selectors.audit_logs_for(organization=self.organization)

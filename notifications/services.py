@@ -11,7 +11,6 @@
 """
 
 import logging
-import uuid
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -22,6 +21,7 @@ from django.utils import timezone
 from auditlogs.services import audit_record
 from core import events
 from core.exceptions import NotFound, ValidationFailed
+from core.ids import parse_uuid
 from notifications import selectors
 from notifications.groups import group_for
 from notifications.models import Channel, DeliveryStatus, EmailDelivery, Kind, Notification, NotificationPreference
@@ -115,9 +115,8 @@ def _push_unread_count(*, user, count: int, origin_channel: str | None) -> None:
 
 def mark_read(*, user, notification_id, origin_channel: str | None = None) -> Notification:
     """Mark one of the user's own notifications read (idempotent). Anyone else's id is NotFound."""
-    try:
-        pk = uuid.UUID(str(notification_id))
-    except ValueError:
+    pk = parse_uuid(notification_id)
+    if pk is None:
         raise NotFound("Notification not found.")
     with transaction.atomic():
         qs = selectors.notifications_for(user=user).filter(pk=pk)

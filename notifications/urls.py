@@ -1,8 +1,7 @@
-from rest_framework.routers import SimpleRouter
-
+from core.routers import ApiRouter
 from notifications.views import NotificationViewSet
 
-router = SimpleRouter()
+router = ApiRouter()
 router.register("notifications", NotificationViewSet, basename="notification")
 
 urlpatterns = [*router.urls]

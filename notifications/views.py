@@ -5,8 +5,10 @@ from rest_framework.decorators import action
 from rest_framework.response import Response
 
 from core.api import OrgScopedViewMixin
+from core.filters import query_params
 from core.idempotency import idempotent
 from notifications import selectors, services
+from notifications.filters import NotificationParams
 from notifications.models import Channel, Kind
 from notifications.serializers import NotificationSerializer, PreferencesSerializer, ReadAllOutputSerializer
 
@@ -28,7 +30,6 @@ class NotificationViewSet(
     """The caller's own notifications. Anyone else's id answers 404."""
 
     serializer_class = NotificationSerializer
-    lookup_value_regex = "[0-9a-fA-F-]{32,36}"
     filter_backends: list = []
 
     def get_queryset(self):
@@ -36,9 +37,8 @@ class NotificationViewSet(
             from notifications.models import Notification
 
             return Notification.objects.none()
-        unread = self.request.query_params.get("unread")
-        flag = {"true": True, "1": True, "false": False, "0": False}.get((unread or "").lower())
-        return selectors.notifications_for(user=self.request.user, unread=flag)
+        unread = query_params(NotificationParams, self.request)["unread"]
+        return selectors.notifications_for(user=self.request.user, unread=unread)
 
     @extend_schema(request=None, responses={200: NotificationSerializer})
     @action(detail=True, methods=["post"])

@@ -1,9 +1,9 @@
 from django.urls import path
-from rest_framework.routers import SimpleRouter
 
+from core.routers import ApiRouter
 from organizations import views
 
-router = SimpleRouter()
+router = ApiRouter()
 router.register("departments", views.DepartmentViewSet, basename="department")
 router.register("holidays", views.HolidayViewSet, basename="holiday")
 

@@ -6,6 +6,7 @@ from rest_framework.views import APIView
 from accounts.catalog import ORG_MANAGE
 from core.api import OrgScopedViewMixin
 from organizations import selectors, services
+from organizations.filters import DepartmentFilter
 from organizations.serializers import DepartmentSerializer, HolidaySerializer, OrganizationSerializer
 
 
@@ -34,7 +35,7 @@ class CurrentOrganizationView(OrgScopedViewMixin, APIView):
 class DepartmentViewSet(OrgScopedViewMixin, viewsets.ModelViewSet):
     serializer_class = DepartmentSerializer
     required_permissions = {"write": ORG_MANAGE}
-    filterset_fields = ["parent"]
+    filterset_class = DepartmentFilter
     ordering = ["name"]
 
     def get_queryset(self):

@@ -2,24 +2,16 @@
 
 from __future__ import annotations
 
-import uuid
-
 from django.db.models import Exists, OuterRef, Prefetch, Q, QuerySet
 
 from accounts.catalog import REQUESTS_VIEW_ALL
 from approvals.models import ApprovalTask, Assignment
 from approvals.selectors import delegated_assignment_q, delegators_of
-from approvals.sla import overdue_request_exists, parse_overdue_param, request_escalation_level
+from approvals.sla import overdue_request_exists, request_escalation_level
 from auditlogs.models import AuditLog
 from core.exceptions import NotFound
+from core.ids import parse_uuid
 from requests.models import Attachment, Comment, Request
-
-
-def _as_uuid(value):
-    try:
-        return uuid.UUID(str(value))
-    except (TypeError, ValueError, AttributeError):
-        return None
 
 
 def participation_q(user) -> Q:
@@ -52,29 +44,9 @@ def can_view(*, user, request: Request) -> bool:
     return Request.objects.filter(pk=request.pk).filter(participation_q(user)).exists()
 
 
-def request_list(*, user, filters: dict | None = None) -> QuerySet[Request]:
-    filters = filters or {}
-    qs = visible_requests(user=user).select_related("definition", "requester", "workflow_version")
-    if filters.get("status"):
-        qs = qs.filter(status__in=str(filters["status"]).split(","))
-    if filters.get("workflow"):
-        value = filters["workflow"]
-        pk = _as_uuid(value)
-        qs = qs.filter(definition_id=pk) if pk else qs.filter(definition__key=value)
-    if str(filters.get("mine", "")).lower() in ("1", "true", "yes"):
-        qs = qs.filter(requester=user)
-    if filters.get("created_after"):
-        qs = qs.filter(created_at__gte=filters["created_after"])
-    if filters.get("created_before"):
-        qs = qs.filter(created_at__lt=filters["created_before"])
-    if filters.get("search"):
-        term = filters["search"]
-        qs = qs.filter(Q(title__icontains=term) | Q(reference__icontains=term))
-    qs = with_sla(qs)
-    overdue = parse_overdue_param(filters.get("overdue"))
-    if overdue is not None:
-        qs = qs.filter(overdue=overdue)
-    return qs
+def request_list(*, user) -> QuerySet[Request]:
+    """Visible requests with their SLA annotations; ``requests.filters.RequestFilter`` narrows them."""
+    return with_sla(visible_requests(user=user).select_related("definition", "requester", "workflow_version"))
 
 
 def with_sla(qs: QuerySet[Request]) -> QuerySet[Request]:
@@ -102,7 +74,7 @@ def request_detail_queryset(*, user) -> QuerySet[Request]:
 
 
 def request_get(*, user, request_id, detail: bool = True) -> Request:
-    pk = _as_uuid(request_id)
+    pk = parse_uuid(request_id)
     qs = request_detail_queryset(user=user) if detail else visible_requests(user=user)
     obj = qs.filter(pk=pk).first() if pk else None
     if obj is None:

@@ -1,8 +1,7 @@
-from rest_framework.routers import SimpleRouter
-
+from core.routers import ApiRouter
 from requests import views
 
-router = SimpleRouter()
+router = ApiRouter()
 router.register("requests", views.RequestViewSet, basename="request")
 
 urlpatterns = [*router.urls]

@@ -1,8 +1,4 @@
-from datetime import UTC, datetime, time
-
 from django.http import FileResponse
-from django.utils import timezone
-from django.utils.dateparse import parse_date, parse_datetime
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import mixins, viewsets
@@ -15,9 +11,11 @@ from accounts.catalog import REQUESTS_CREATE
 from approvals.lifecycle import services as lifecycle
 from core.api import OrgScopedViewMixin
 from core.exceptions import NotFound, ValidationFailed
+from core.filters import FilterBackend
 from core.idempotency import idempotent
 from core.parsers import BoundedJSONParser
 from requests import selectors, services
+from requests.filters import RequestFilter
 from requests.models import Attachment
 from requests.route_preview import route_preview
 from requests.serializers import (
@@ -36,28 +34,11 @@ from requests.serializers import (
 )
 from workflows.selectors import published_version_for
 
-LIST_FILTERS = ("status", "workflow", "mine", "created_after", "created_before", "search", "overdue")
-
-
-def _parse_moment(name: str, value: str):
-    try:
-        moment = parse_datetime(value)
-    except ValueError:
-        moment = None
-    if moment is None:
-        day = parse_date(value)
-        if day is not None:
-            moment = timezone.make_aware(datetime.combine(day, time.min), UTC)
-    if moment is None:
-        raise ValidationFailed(details={name: ["Expected an ISO 8601 date or date-time."]})
-    if timezone.is_naive(moment):
-        moment = timezone.make_aware(moment, UTC)
-    return moment
-
 
 class RequestViewSet(OrgScopedViewMixin, mixins.ListModelMixin, viewsets.GenericViewSet):
     required_permissions = {"create": REQUESTS_CREATE, "preview_route": REQUESTS_CREATE}
-    filter_backends = [OrderingFilter]
+    filter_backends = [FilterBackend, OrderingFilter]
+    filterset_class = RequestFilter
     ordering_fields = ["created_at", "submitted_at", "completed_at", "updated_at", "reference", "title", "status"]
     ordering = ["-created_at"]
     serializer_class = RequestListSerializer
@@ -68,20 +49,13 @@ class RequestViewSet(OrgScopedViewMixin, mixins.ListModelMixin, viewsets.Generic
             from requests.models import Request
 
             return Request.objects.none()
-        filters = {k: self.request.query_params.get(k) for k in LIST_FILTERS if self.request.query_params.get(k)}
-        for name in ("created_after", "created_before"):
-            if name in filters:
-                filters[name] = _parse_moment(name, filters[name])
-        return selectors.request_list(user=self.request.user, filters=filters)
+        return selectors.request_list(user=self.request.user)
 
     def _detail(self, request_id, status=200):
         obj = selectors.request_get(user=self.request.user, request_id=request_id)
         return Response(RequestDetailSerializer(obj, context={"request": self.request}).data, status=status)
 
-    @extend_schema(
-        parameters=[OpenApiParameter(n, str, required=False) for n in LIST_FILTERS],
-        responses={200: RequestListSerializer(many=True)},
-    )
+    @extend_schema(responses={200: RequestListSerializer(many=True)})
     def list(self, request, *args, **kwargs):
         return super().list(request, *args, **kwargs)
 
@@ -190,10 +164,10 @@ class RequestViewSet(OrgScopedViewMixin, mixins.ListModelMixin, viewsets.Generic
         parameters=[OpenApiParameter("attachment_id", OpenApiTypes.UUID, OpenApiParameter.PATH)],
         responses={(200, "application/octet-stream"): OpenApiTypes.BINARY},
     )
-    @action(detail=True, methods=["get"], url_path=r"attachments/(?P<attachment_id>[^/.]+)/download")
+    @action(detail=True, methods=["get"], url_path="attachments/<uuid:attachment_id>/download")
     def download(self, request, pk=None, attachment_id=None):
         obj = selectors.request_get(user=request.user, request_id=pk, detail=False)
-        attachment = Attachment.objects.filter(request=obj, pk=selectors._as_uuid(attachment_id)).first()
+        attachment = Attachment.objects.filter(request=obj, pk=attachment_id).first()
         if attachment is None:
             raise NotFound("Attachment not found.")
         response = FileResponse(

@@ -2,21 +2,11 @@
 
 from __future__ import annotations
 
-import uuid
-
 from django.db.models import Prefetch, QuerySet
 
 from core.exceptions import NotFound
+from core.ids import parse_uuid
 from workflows.models import Step, VersionStatus, WorkflowDefinition, WorkflowVersion
-
-
-def _as_uuid(value) -> uuid.UUID | None:
-    if isinstance(value, uuid.UUID):
-        return value
-    try:
-        return uuid.UUID(str(value))
-    except (TypeError, ValueError, AttributeError):
-        return None
 
 
 def definitions_for(*, organization) -> QuerySet[WorkflowDefinition]:
@@ -29,7 +19,7 @@ def definition_get(*, organization, workflow) -> WorkflowDefinition:
     qs = definitions_for(organization=organization)
     if isinstance(workflow, WorkflowDefinition):
         workflow = workflow.pk
-    pk = _as_uuid(workflow)
+    pk = parse_uuid(workflow)
     definition = qs.filter(pk=pk).first() if pk else qs.filter(key=str(workflow)).first()
     if definition is None:
         raise NotFound("Workflow not found.")
@@ -54,7 +44,7 @@ def published_version_for(*, organization, workflow) -> WorkflowVersion:
         .select_related("definition")
         .prefetch_related(_steps_prefetch())
     )
-    pk = _as_uuid(workflow)
+    pk = parse_uuid(workflow)
     version = qs.filter(definition_id=pk).first() if pk else qs.filter(definition__key=str(workflow)).first()
     if version is None:
         raise NotFound("Workflow not found or not published.")

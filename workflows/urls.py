@@ -1,8 +1,7 @@
-from rest_framework.routers import SimpleRouter
-
+from core.routers import ApiRouter
 from workflows import views
 
-router = SimpleRouter()
+router = ApiRouter()
 router.register("workflows", views.WorkflowViewSet, basename="workflow")
 
 urlpatterns = [*router.urls]

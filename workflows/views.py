@@ -5,7 +5,6 @@ published workflows (to submit requests); drafts and inactive ones need ``workfl
 """
 
 from django.db.models import Prefetch
-from django_filters.rest_framework import DjangoFilterBackend
 from drf_spectacular.utils import extend_schema
 from rest_framework import status, viewsets
 from rest_framework.decorators import action
@@ -15,8 +14,10 @@ from rest_framework.response import Response
 from accounts.catalog import WORKFLOWS_MANAGE
 from core.api import OrgScopedViewMixin
 from core.exceptions import NotFound
+from core.filters import FilterBackend
 from core.idempotency import idempotent
 from workflows import selectors, services
+from workflows.filters import WorkflowFilter
 from workflows.models import Step, VersionStatus, WorkflowVersion
 from workflows.serializers import (
     VersionContentSerializer,
@@ -29,9 +30,10 @@ from workflows.serializers import (
 
 class WorkflowViewSet(OrgScopedViewMixin, viewsets.ModelViewSet):
     serializer_class = WorkflowSerializer
+    lookup_value_converter = "slug"  # a workflow is addressed by id or by key
     required_permissions = {"write": WORKFLOWS_MANAGE, "draft": WORKFLOWS_MANAGE}
-    filter_backends = [DjangoFilterBackend, SearchFilter, OrderingFilter]
-    filterset_fields = ["category", "is_active"]
+    filter_backends = [FilterBackend, SearchFilter, OrderingFilter]
+    filterset_class = WorkflowFilter
     search_fields = ["key", "name", "description"]
     ordering_fields = ["name", "key", "created_at"]
     ordering = ["name"]

@@ -407,6 +407,7 @@ KNOWN_FINDINGS: dict = {}
 def _template(regex: str) -> str:
     t = regex.lstrip("^").rstrip("$")
     t = re.sub(r"\(\?P<(\w+)>[^)]*\)", r"{\1}", t)
+    t = re.sub(r"<(?:\w+:)?(\w+)>", r"{\1}", t)  # path converters: <uuid:pk> -> {pk}
     return t.replace("\\.", ".")
 
 
