@@ -1,6 +1,7 @@
 """Webhook endpoints and their delivery log in the admin (``webhooks.manage``); writes go through the services."""
 
 from django.contrib import admin, messages
+from django.db import models
 
 from accounts.catalog import WEBHOOKS_MANAGE
 from core.admin import OrgScopedAdmin, call_service
@@ -18,6 +19,7 @@ class WebhookEndpointAdmin(OrgScopedAdmin):
     editable = ["url", "events", "is_active"]
     readonly_fields = ["failing_since", "disabled_at", "disabled_reason", "previous_secret_expires_at"]
     actions = ["send_test_event"]
+    formfield_overrides = {models.URLField: {"assume_scheme": "https"}}
 
     def create_via_service(self, request, form):
         endpoint = call_service(

@@ -17,6 +17,7 @@ class Receiver:
         self.requests: list[dict] = []
         self.script: list[tuple[int, str, dict]] = []  # (status, body, headers) per request, then 200
         self.delay = 0.0
+        self.delays: list[float] = []  # per request, before ``delay``
         self.arrived = threading.Event()
         receiver = self
 
@@ -27,8 +28,9 @@ class Receiver:
                     {"headers": {k.lower(): v for k, v in self.headers.items()}, "body": body, "path": self.path}
                 )
                 receiver.arrived.set()
-                if receiver.delay:
-                    time.sleep(receiver.delay)
+                pause = receiver.delays.pop(0) if receiver.delays else receiver.delay
+                if pause:
+                    time.sleep(pause)
                 status, text, extra = receiver.script.pop(0) if receiver.script else (200, "ok", {})
                 payload = text.encode()
                 self.send_response(status)
