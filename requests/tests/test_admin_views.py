@@ -67,3 +67,7 @@ def test_simulate_is_scoped_and_needs_the_code(org, other_org, designer, client,
     assert client.login(email=requester.email, password=PASSWORD)
     response = _simulate(client, ours, {"requester": requester.email, "data": {}})
     assert response.status_code == 302 and "/admin/login/" in response["Location"]
+    # Staff without workflows.manage: no such page.
+    staff = make_user(org, "staff@acme-test.test", roles=["requester"], is_staff=True)
+    assert client.login(email=staff.email, password=PASSWORD)
+    assert _simulate(client, ours, {"requester": requester.email, "data": {}}).status_code == 404
