@@ -6,6 +6,7 @@ environment (``WEB_CONCURRENCY``, ``WEB_THREADS``, ``PORT``...), as PaaS platfor
 
 import multiprocessing
 import os
+import shutil
 import tempfile
 from pathlib import Path
 
@@ -35,7 +36,8 @@ limit_request_fields = 200
 
 # Metrics from every worker process are merged at scrape time (prometheus_client multiprocess mode):
 # each worker writes its values to files in this directory. Set before any worker imports the app.
-if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+_OWN_METRICS_DIR = not os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+if _OWN_METRICS_DIR:
     os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="metrics-web-")
 
 
@@ -49,3 +51,8 @@ def child_exit(server, worker):
     from prometheus_client import multiprocess
 
     multiprocess.mark_process_dead(worker.pid)
+
+
+def on_exit(server):
+    if _OWN_METRICS_DIR:  # the temporary directory made above; a configured one is the operator's
+        shutil.rmtree(os.environ["PROMETHEUS_MULTIPROC_DIR"], ignore_errors=True)

@@ -244,3 +244,24 @@ def test_the_sweep_sends_what_a_lost_task_left_behind(org, receiver, endpoint_fo
     delivery.refresh_from_db()
     assert delivery.status == "succeeded" and len(receiver.requests) == 1
     assert services.sweep() == 0
+
+
+def test_decisions_and_comments_are_events_named_as_their_audit_actions(
+    org, requester, receiver, endpoint_for, django_capture_on_commit_callbacks
+):
+    endpoint_for(receiver.url)
+    approver = make_user(org, "approver@acme-test.test")
+    with django_capture_on_commit_callbacks(execute=True):
+        created = submit(org, requester, approver)
+    task_id = WebhookDelivery.objects.get(event_type="task.assigned").payload["data"]["task"]["id"]
+    with django_capture_on_commit_callbacks(execute=True):
+        comment = api_client(requester).post(f"/api/v1/requests/{created['id']}/comments/", {"body": "Any news?"})
+        assert comment.status_code == 201, comment.json()
+    with django_capture_on_commit_callbacks(execute=True):
+        decided = api_client(approver).post(f"/api/v1/tasks/{task_id}/approve/", {"comment": "fine"})
+        assert decided.status_code == 200, decided.json()
+    types = [b["type"] for b in receiver.bodies()]
+    assert types == ["request.submitted", "task.assigned", "comment.added", "task.approved", "request.approved"]
+    approved = receiver.bodies()[-1]["data"]
+    assert approved["request"]["status"] == "approved" and approved["actor"]["email"] == approver.email
+    assert set(AuditLog.objects.filter(action__in=types).values_list("action", flat=True)) == set(types)
