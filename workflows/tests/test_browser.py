@@ -212,8 +212,14 @@ def test_designer_builds_publishes_and_simulates_the_purchase_request(
     shot(page, "8-new-draft")
 
 
+@pytest.fixture
+def roundtrip_page():
+    with chromium_page("workflow-builder-roundtrip-last") as page:
+        yield page
+
+
 def test_designer_and_raw_schema_round_trip_keeping_unknown_keywords(
-    transactional_db, live_server, browser_page, monkeypatch
+    transactional_db, live_server, roundtrip_page, monkeypatch
 ):
     monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
     from workflows import services
@@ -235,7 +241,7 @@ def test_designer_and_raw_schema_round_trip_keeping_unknown_keywords(
         actor=dana, organization=org, key="roundtrip", name="Round trip", form_schema=schema, steps=[]
     )
     draft = definition.versions.get()
-    page = browser_page
+    page = roundtrip_page
     page.on("pageerror", lambda exc: pytest.fail(f"script error on the page: {exc}"))
     page.goto(f"{live_server.url}/admin/login/")
     page.fill("#id_username", "dana@acme.example")
