@@ -175,7 +175,9 @@ def test_socket_survives_a_redis_restart_and_catches_up(org, alice):
             assert _next(ws, "unread_count")["count"] == 0  # the catch-up once the layer answers
             ws.send(json.dumps({"type": "ping"}))
             assert _next(ws, "pong") == {"type": "pong"}
-            layer = {"BACKEND": "core.channel_layer.BlockingPoolRedisChannelLayer", "CONFIG": {"hosts": [redis.url]}}
+            # The server's layer: the private Redis under the session's key prefix (settings_test).
+            config = {"hosts": [redis.url], "prefix": f"{settings.TEST_REDIS_PREFIX}:asgi"}
+            layer = {"BACKEND": "core.channel_layer.BlockingPoolRedisChannelLayer", "CONFIG": config}
             with override_settings(CHANNEL_LAYERS={"default": layer}):
                 make_notification(alice, title="After the restart")
             assert _next(ws, "notification")["notification"]["title"] == "After the restart"
