@@ -62,14 +62,15 @@ def test_breaker_probes_again_after_the_retry_time(settings):
     one call probes; a live Redis at that point closes it."""
     if not settings.REDIS_URL:
         pytest.skip("needs Redis (REDIS_URL) for the Redis cache")
-    dead = ResilientRedisCache("redis://127.0.0.1:1/0", {"RETRY_SECONDS": 0.2, "KEY_PREFIX": "test-breaker"})
+    params = {"RETRY_SECONDS": 0.2, "KEY_PREFIX": f"{settings.TEST_REDIS_PREFIX}:breaker"}
+    dead = ResilientRedisCache("redis://127.0.0.1:1/0", params)
     assert dead.add("n", 1, 60) is True and dead.incr("n") == 2  # served from process memory
     assert dead.breaker.is_open
     # Another cache object on the same location (another thread's) shares the breaker and the memory.
-    twin = ResilientRedisCache("redis://127.0.0.1:1/0", {"RETRY_SECONDS": 0.2, "KEY_PREFIX": "test-breaker"})
+    twin = ResilientRedisCache("redis://127.0.0.1:1/0", params)
     assert twin.breaker is dead.breaker and twin.incr("n") == 3
 
-    live = ResilientRedisCache(settings.REDIS_URL, {"RETRY_SECONDS": 0.2, "KEY_PREFIX": "test-breaker"})
+    live = ResilientRedisCache(settings.REDIS_URL, params)
     live.breaker.failed("test", ConnectionError("simulated earlier outage"))
     assert live.breaker.is_open and live.get("k") is None
     time.sleep(0.3)
