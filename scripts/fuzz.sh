@@ -8,8 +8,13 @@
 # - schemathesis (its own venv .venv-fuzz, pinned in requirements-fuzz.txt: it brings the PyPI
 #   `requests` library and a pytest plugin, which must never reach the project's venv) runs from
 #   /tmp so our `requests/` app cannot shadow that library.
-# - Checks: not_a_server_error and response_schema_conformance. Budget: FUZZ_MAX_EXAMPLES cases per
-#   operation (default 8) and FUZZ_MAX_TIME seconds (default 150). Exit status is schemathesis'.
+# - Checks: not_a_server_error, response_schema_conformance and max_response_time: any answer slower
+#   than FUZZ_MAX_RESPONSE_TIME seconds (default 2, on this tiny database) is a failure.
+# - Hostile values (scripts/fuzz_hooks.py, loaded through SCHEMATHESIS_HOOKS) replace one value of
+#   two thirds of the bodies, query strings and path ids of the fuzzing phase: deep nesting, huge and negative
+#   numbers, year 0 and impossible dates, long and NUL-carrying strings, malformed ids.
+# - Budget: FUZZ_MAX_EXAMPLES cases per operation (default 8) and FUZZ_MAX_TIME seconds (default 150).
+#   Exit status is schemathesis'.
 # Report: FUZZ_OUT (default test-artifacts/fuzz/: JUnit XML, NDJSON events, logs); last line "fuzz: N cases ...".
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -22,6 +27,7 @@ REDIS_BASE=${FUZZ_REDIS_BASE:-redis://127.0.0.1:6379}
 REDIS_DB=${FUZZ_REDIS_DB:-7}
 MAX_EXAMPLES=${FUZZ_MAX_EXAMPLES:-8}
 MAX_TIME=${FUZZ_MAX_TIME:-150}
+MAX_RESPONSE_TIME=${FUZZ_MAX_RESPONSE_TIME:-2}
 SEED=${FUZZ_SEED:-20260}
 OUT=${FUZZ_OUT:-$ROOT/test-artifacts/fuzz}
 rm -rf "$OUT" && mkdir -p "$OUT"
@@ -77,15 +83,18 @@ EOF
 set +e
 (
   cd /tmp &&
+    SCHEMATHESIS_HOOKS="$ROOT/scripts/fuzz_hooks.py" FUZZ_HOSTILE_LOG="$OUT/hostile.log" \
     timeout --signal=INT $((MAX_TIME + 60)) "$FUZZ_VENV/bin/schemathesis" run "$BASE/api/schema/" \
       --checks not_a_server_error,response_schema_conformance \
+      --max-response-time "$MAX_RESPONSE_TIME" \
       --header "Authorization: Bearer $TOKEN" \
       --max-examples "$MAX_EXAMPLES" --max-time "$MAX_TIME" --seed "$SEED" \
-      --phases examples,coverage,fuzzing --workers 2 --request-timeout 20 --no-shrink \
+      --phases ${FUZZ_PHASES:-examples,coverage,fuzzing} --workers 2 --request-timeout 20 --no-shrink \
       --report junit,ndjson --report-dir "$OUT" --output-truncate false
 ) | tee "$OUT/schemathesis.log"
 STATUS=${PIPESTATUS[0]}
 set -e
 CASES=$(grep -Eo '[0-9]+ generated' "$OUT/schemathesis.log" | tail -1 | grep -Eo '[0-9]+' || echo "?")
-echo "fuzz: $CASES cases, exit $STATUS, server errors in the server log: $(grep -c 'Internal Server Error' "$OUT/server.log" || true); report in $OUT"
+HOSTILE=$(wc -l <"$OUT/hostile.log" 2>/dev/null || echo 0)
+echo "fuzz: $CASES cases ($HOSTILE with a hostile value), exit $STATUS, server errors in the server log: $(grep -c 'Internal Server Error' "$OUT/server.log" || true); report in $OUT"
 exit "$STATUS"

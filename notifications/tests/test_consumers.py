@@ -225,6 +225,9 @@ async def test_ping_pong_and_bad_messages(alice):
     assert (await comm.receive_json_from())["code"] == "bad_message"
     await comm.send_to(text_data="[1, 2]")
     assert (await comm.receive_json_from())["code"] == "bad_message"
+    # Nested beyond JSON_MAX_DEPTH (10,000 levels raised RecursionError in the consumer): refused, socket open.
+    await comm.send_to(text_data="[" * 10_000 + "]" * 10_000)
+    assert (await comm.receive_json_from())["code"] == "bad_message"
     await comm.send_json_to({"type": "subscribe", "user": "someone-else"})
     assert (await comm.receive_json_from())["code"] == "unknown_type"
     # Still open and working.
