@@ -14,6 +14,7 @@ from django.db.models import Aggregate, Avg, Count, DurationField, ExpressionWra
 from django.utils import timezone
 
 from approvals.models import ApprovalTask, TaskStatus
+from approvals.report_series import percentile
 from core.db_router import replica_reads
 from requests.models import Request, RequestStatus
 from workflows.models import WorkflowDefinition
@@ -64,13 +65,16 @@ def _summary(*, organization, since: datetime | None, until: datetime | None, no
     if connection.vendor == "postgresql":
         aggregates["p50"] = _Percentile(_epoch(cycle), 0.5)
         aggregates["p90"] = _Percentile(_epoch(cycle), 0.9)
-    cycles = {
-        row["definition_id"]: row
-        for row in requests.filter(status__in=COMPLETED, submitted_at__isnull=False, completed_at__isnull=False)
-        .values("definition_id")
-        .annotate(**aggregates)
-        .order_by()
-    }
+    completed = requests.filter(status__in=COMPLETED, submitted_at__isnull=False, completed_at__isnull=False)
+    cycles = {row["definition_id"]: row for row in completed.values("definition_id").annotate(**aggregates).order_by()}
+    if connection.vendor != "postgresql":
+        # No percentile aggregate here (SQLite): the same interpolation in Python over the completed requests.
+        seconds: dict = {}
+        for definition_id, started, ended in completed.values_list("definition_id", "submitted_at", "completed_at"):
+            seconds.setdefault(definition_id, []).append((ended - started).total_seconds())
+        for definition_id, values in seconds.items():
+            cycles[definition_id]["p50"] = percentile(values, 0.5)
+            cycles[definition_id]["p90"] = percentile(values, 0.9)
 
     breached = Q(completed_at__gt=F("due_at")) | Q(completed_at__isnull=True, due_at__lt=now)
     slas = {

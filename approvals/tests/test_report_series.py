@@ -59,10 +59,28 @@ def test_series_on_sqlite_give_the_same_figures(tmp_path):
         "import json, datetime as dt; from approvals.tests.report_data import seed, MON, NOW; "
         "from approvals.report_series import Period, report; org = seed(); "
         "p = Period(since=MON.date(), until=MON.date() + dt.timedelta(days=7), bucket='day'); "
-        "print(json.dumps(report(organization=org, period=p, now=NOW), default=str))"
+        "print(json.dumps(report(organization=org, period=p, now=NOW), default=str)); "
+        "from approvals.reports import summary; "
+        "print(json.dumps(summary(organization=org, now=NOW), default=str))"
     )
     out = manage(env, "shell", "-c", code)
-    expected_shape(json.loads(out.stdout.strip().splitlines()[-1]))
+    series, totals = (json.loads(line) for line in out.stdout.strip().splitlines()[-2:])
+    expected_shape(series)
+    # reports/summary/: p50/p90 (wall-clock hours) on SQLite too, equal to PostgreSQL's percentile_cont
+    assert summary_percentiles(totals) == {"Purchase": (15.0, 25.4), "Leave": (1.0, 1.0)}
+
+
+def summary_percentiles(data: dict) -> dict:
+    return {
+        w["workflow"]["name"]: (w["cycle_time_hours"]["p50"], w["cycle_time_hours"]["p90"]) for w in data["workflows"]
+    }
+
+
+def test_summary_percentiles_on_postgresql():
+    from approvals.reports import summary
+
+    org = seed()
+    assert summary_percentiles(summary(organization=org, now=NOW)) == {"Purchase": (15.0, 25.4), "Leave": (1.0, 1.0)}
 
 
 def test_api_series_filters_and_refusals(django_assert_max_num_queries):
