@@ -1,6 +1,6 @@
 """The fixture world of the authorization matrix and mass-assignment tests, built through services.
 
-The demo organizations (``core.demo.seed``: acme and globex) plus the objects every
+The demo organizations (``workflows.demo_seed.seed``: acme and globex) plus the objects every
 route needs: alice's pending purchase request with mark's task, a draft, a request returned for
 changes, a comment, an attachment, a delegation mark -> dave, a draft workflow version, a spare
 department/holiday/role. The actors are the nine of the matrix.
@@ -13,8 +13,8 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.utils import timezone
 
 from accounts.models import Role, User
-from core.demo import DEMO_PASSWORD, seed
 from core.testing import PASSWORD, make_user
+from workflows.demo_seed import DEMO_PASSWORD, seed
 
 ACTORS = ["anon", "requester", "peer", "assignee", "delegate", "auditor", "designer", "admin", "foreign"]
 

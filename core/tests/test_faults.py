@@ -129,11 +129,11 @@ def celery_broker(url):
 @pytest.mark.django_db(transaction=True)
 def test_decision_commits_with_redis_down_and_email_is_delivered_after_it_returns():
     from approvals.models import ApprovalTask, TaskStatus
-    from core.demo import seed
     from notifications import services as notification_services
     from notifications.models import DeliveryStatus, EmailDelivery, Notification
     from requests import services as request_services
     from requests.models import Request
+    from workflows.demo_seed import seed
 
     seed()
     from accounts.models import User

@@ -3,8 +3,8 @@
 import pytest
 
 from accounts.models import User
-from core import demo
 from notifications.models import Notification
+from workflows import demo_seed as demo
 
 pytestmark = pytest.mark.django_db
 

@@ -1,5 +1,5 @@
-from core.demo import DEMO_PASSWORD, SEED_STEPS, seed
 from core.progress import ProgressCommand
+from workflows.demo_seed import DEMO_PASSWORD, SEED_STEPS, seed
 
 
 class Command(ProgressCommand):

@@ -1,4 +1,9 @@
-"""Demo data (docs/architecture.md, "Demo data"). Idempotent: running it twice changes nothing the second time."""
+"""The demo data (docs/architecture.md, "Demo data"): organizations, people and roles, then the
+workflows of ``workflows/demo.py``. Idempotent: running it twice changes nothing the second time.
+
+It lives in ``workflows``, the app above ``accounts`` and ``organizations``, so that ``core``
+imports no app (the import contracts).
+"""
 
 from django.db import transaction
 
