@@ -8,6 +8,7 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from accounts import selectors
+from core.ids import parse_uuid
 
 
 @extend_schema_field({"type": "string", "description": "A user's id (UUID) or e-mail address."})
@@ -27,10 +28,9 @@ class UserReferenceField(serializers.Field):
         if not isinstance(data, str) or len(data) > 254:
             self.fail("invalid")
         value = data.strip()
-        try:
-            return uuid.UUID(value)
-        except ValueError:
-            pass
+        pk = parse_uuid(value)
+        if pk is not None:
+            return pk
         try:
             validate_email(value)
         except DjangoValidationError:

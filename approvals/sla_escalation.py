@@ -8,8 +8,6 @@ the length of one scan.
 
 from __future__ import annotations
 
-import uuid
-
 from django.db import transaction
 from django.db.models import Q
 
@@ -22,6 +20,7 @@ from approvals.lifecycle.locks import load_task, lock_task
 from approvals.lifecycle.transitions import check_task
 from approvals.models import Decision
 from core.exceptions import ApplicationError, ValidationFailed
+from core.ids import parse_uuid
 from organizations.calendar import BusinessCalendar
 from organizations.models import Organization
 from workflows.models import EscalateTo, OnBreach, Step
@@ -82,10 +81,8 @@ class ScanLookups:
             if not ref:
                 found = []
             else:
-                try:
-                    found = list(qs.filter(Q(email__iexact=ref) | Q(pk=uuid.UUID(ref))))
-                except ValueError:
-                    found = list(qs.filter(email__iexact=ref))
+                pk = parse_uuid(ref)
+                found = list(qs.filter(Q(email__iexact=ref) | Q(pk=pk)) if pk else qs.filter(email__iexact=ref))
             self._users_by_ref[key] = found
         return self._users_by_ref[key]
 

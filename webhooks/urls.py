@@ -1,8 +1,7 @@
-from rest_framework.routers import SimpleRouter
-
+from core.routers import ApiRouter
 from webhooks.views import WebhookDeliveryViewSet, WebhookEndpointViewSet
 
-router = SimpleRouter()
+router = ApiRouter()
 router.register("webhooks", WebhookEndpointViewSet, basename="webhook")
 router.register("webhook-deliveries", WebhookDeliveryViewSet, basename="webhook-delivery")
 urlpatterns = router.urls

@@ -7,7 +7,6 @@
 
 from __future__ import annotations
 
-import uuid
 from typing import Any
 
 from django.conf import settings
@@ -16,6 +15,7 @@ from jsonschema.exceptions import SchemaError
 
 from accounts.models import Role, User
 from core.exceptions import ValidationFailed
+from core.ids import parse_uuid
 from core.parsers import TooDeep, check_depth
 from workflows.conditions import MAX_CONDITION_CHARS, ConditionError, compile_condition
 from workflows.form_schema import schema_problems
@@ -185,11 +185,8 @@ def _normalize_step(index: int, raw: Any, errors: _Errors) -> dict | None:
 
 def _user_exists(organization, ref: str) -> bool:
     qs = User.objects.for_organization(organization).filter(is_active=True)
-    try:
-        pk = uuid.UUID(ref)
-    except ValueError:
-        return qs.filter(email__iexact=ref).exists()
-    return qs.filter(pk=pk).exists()
+    pk = parse_uuid(ref)
+    return qs.filter(pk=pk).exists() if pk else qs.filter(email__iexact=ref).exists()
 
 
 def _check_step(index: int, step: dict, organization, fields: set[str], errors: _Errors, role_sizes: dict) -> None:

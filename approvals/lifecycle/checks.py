@@ -6,8 +6,6 @@ locks the transition holds, before any ``do_*`` action writes.
 
 from __future__ import annotations
 
-import uuid
-
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db.models import Q
 
@@ -17,6 +15,7 @@ from approvals.lifecycle.engine import standing_tasks
 from approvals.models import ApprovalTask, Assignment, Decision, Delegation
 from approvals.selectors import delegators_of
 from core.exceptions import Conflict, Forbidden, InvalidTransition, NotFound, ValidationFailed
+from core.ids import parse_uuid
 from requests import selectors as request_selectors
 from requests.models import Request
 
@@ -135,10 +134,7 @@ def reassign_source(task: ApprovalTask, *, own: Assignment | None, from_user, is
     """Whose place a reassignment moves: ``from_user``'s, else the actor's own, else the one undecided."""
     active = [a for a in task.assignments.all() if a.is_active]
     if from_user is not None:
-        try:
-            from_id = uuid.UUID(str(getattr(from_user, "pk", from_user)))
-        except ValueError:
-            from_id = None
+        from_id = parse_uuid(getattr(from_user, "pk", from_user))
         source = next((a for a in active if a.assignee_id == from_id), None)
         if source is None or (not is_admin and source is not own):
             raise ValidationFailed(details={"from_user": ["Not an active assignee of this task."]})

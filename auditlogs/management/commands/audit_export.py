@@ -1,25 +1,22 @@
-import datetime as dt
-
+from django.core.exceptions import ValidationError
 from django.core.management.base import CommandError
 from django.db import DatabaseError
-from django.utils import timezone
-from django.utils.dateparse import parse_date, parse_datetime
 
 from auditlogs.export import FORMATS, iter_export
 from auditlogs.models import AuditLog
 from auditlogs.selectors import audit_logs_for
 from auditlogs.services import record_export
+from core.filters import InstantField
 from core.progress import ProgressCommand
 from organizations.models import Organization
 
 
 def _parse_since(value: str):
-    parsed = parse_datetime(value)
-    if parsed is None and (day := parse_date(value)) is not None:
-        parsed = dt.datetime.combine(day, dt.time.min)
-    if parsed is None:
-        raise CommandError(f"--since: not an ISO 8601 date or datetime: {value!r}")
-    return parsed if timezone.is_aware(parsed) else timezone.make_aware(parsed, dt.UTC)
+    """The API's parser (core.filters.InstantField): the same values are accepted and refused."""
+    try:
+        return InstantField().clean(value)
+    except ValidationError:
+        raise CommandError(f"--since: not an ISO 8601 date or datetime: {value!r}") from None
 
 
 class Command(ProgressCommand):
