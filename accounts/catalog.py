@@ -1,5 +1,7 @@
 """The permission catalog: the only permission codes a role may hold (docs/api.md, "Permissions")."""
 
+from auditlogs.permissions import AUDIT_VIEW
+
 ORG_MANAGE = "org.manage"
 USERS_MANAGE = "users.manage"
 ROLES_MANAGE = "roles.manage"
@@ -7,7 +9,6 @@ WORKFLOWS_MANAGE = "workflows.manage"
 REQUESTS_CREATE = "requests.create"
 REQUESTS_VIEW_ALL = "requests.view_all"
 REQUESTS_CANCEL_ANY = "requests.cancel_any"
-AUDIT_VIEW = "audit.view"
 REPORTS_VIEW = "reports.view"
 WEBHOOKS_MANAGE = "webhooks.manage"
 

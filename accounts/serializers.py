@@ -4,7 +4,6 @@ from rest_framework import serializers
 from accounts.catalog import CATALOG
 from accounts.models import Role, User
 from core.api import OrgRelatedField
-from organizations.models import Department
 
 
 class LoginInputSerializer(serializers.Serializer):
@@ -71,7 +70,10 @@ class PasswordChangeSerializer(serializers.Serializer):
 
 
 def _departments(org):
-    return Department.objects.for_organization(org) if org else Department.objects.none()
+    # Department through the user's foreign key: accounts sits below organizations
+    # (docs/architecture.md, "App layers") and does not import it.
+    department = User._meta.get_field("department").related_model
+    return department.objects.for_organization(org) if org else department.objects.none()
 
 
 def _users(org):

@@ -4,8 +4,7 @@ from django.contrib import admin
 
 from accounts.catalog import REQUESTS_VIEW_ALL
 from approvals.models import ApprovalTask, Assignment, Delegation
-from core.admin import OrgScopedAdmin
-from requests.admin import ReadOnlyMixin
+from core.admin import OrgScopedAdmin, ReadOnlyMixin
 
 
 class AssignmentInline(ReadOnlyMixin, admin.TabularInline):

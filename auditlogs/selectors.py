@@ -11,3 +11,13 @@ def audit_logs_for(*, organization) -> QuerySet[AuditLog]:
     if organization is None:
         return AuditLog.objects.none()
     return AuditLog.objects.for_organization(organization).filter(chain=chain_of(organization)).order_by("sequence")
+
+
+def organizations_all():
+    """The organizations, reached through the audit row's foreign key: auditlogs sits below
+    organizations (docs/architecture.md, "App layers") and does not import it."""
+    return AuditLog._meta.get_field("organization").related_model.objects.all()
+
+
+def organization_by_slug(slug: str):
+    return organizations_all().filter(slug=slug).first()

@@ -7,10 +7,10 @@ from rest_framework.decorators import action
 from rest_framework.negotiation import DefaultContentNegotiation
 from rest_framework.response import Response
 
-from accounts.catalog import AUDIT_VIEW
 from auditlogs import selectors, services
 from auditlogs.export import FORMATS, aiter_sync, guarded, iter_export
 from auditlogs.filters import AuditLogFilter
+from auditlogs.permissions import AUDIT_VIEW
 from auditlogs.serializers import AuditLogSerializer, VerifySerializer
 from auditlogs.verify import verify_chain
 from core.api import OrgScopedViewMixin

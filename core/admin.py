@@ -64,6 +64,19 @@ def _is_platform_admin(request) -> bool:
     return request.user.is_active and request.user.is_superuser
 
 
+class ReadOnlyMixin:
+    """An admin page or inline that only shows rows (requests, tasks, deliveries): no add, change or delete."""
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
 class OrgScopedAdmin(admin.ModelAdmin):
     """For models with an ``organization`` field (or a path to one: ``org_field``)."""
 

@@ -3,19 +3,8 @@
 from django.contrib import admin
 
 from accounts.catalog import REQUESTS_VIEW_ALL
-from core.admin import OrgScopedAdmin
+from core.admin import OrgScopedAdmin, ReadOnlyMixin
 from requests.models import Attachment, Comment, Request
-
-
-class ReadOnlyMixin:
-    def has_add_permission(self, request, obj=None):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
 
 class CommentInline(ReadOnlyMixin, admin.TabularInline):

@@ -1,7 +1,7 @@
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import models
 
-from core.models import SoftDeleteModel, TenantQuerySet, TimeStampedModel
+from core.models import AliveManager, SoftDeleteModel, SoftDeleteQuerySet, TenantQuerySet, TimeStampedModel
 
 
 class RequestStatus(models.TextChoices):
@@ -17,6 +17,17 @@ class RequestStatus(models.TextChoices):
 TERMINAL_STATUSES = frozenset(
     {RequestStatus.APPROVED, RequestStatus.REJECTED, RequestStatus.WITHDRAWN, RequestStatus.CANCELLED}
 )
+
+
+class RequestQuerySet(SoftDeleteQuerySet):
+    def running(self):
+        """Submitted and not finished: pending or returned for changes."""
+        return self.exclude(status__in=[*TERMINAL_STATUSES, RequestStatus.DRAFT])
+
+
+class RequestManager(AliveManager.from_queryset(RequestQuerySet)):
+    """The alive rows, with ``running()``; a version's ``requests`` use it too (workflows sits
+    below requests and asks ``version.requests.running()`` without importing this app)."""
 
 
 class Request(SoftDeleteModel):
@@ -49,6 +60,8 @@ class Request(SoftDeleteModel):
     reference = models.CharField(max_length=32)
     submitted_at = models.DateTimeField(null=True, blank=True)
     completed_at = models.DateTimeField(null=True, blank=True)
+
+    objects = RequestManager()
 
     class Meta:
         ordering = ["-created_at"]

@@ -4,8 +4,7 @@ from django.contrib import admin, messages
 from django.db import models
 
 from accounts.catalog import WEBHOOKS_MANAGE
-from core.admin import OrgScopedAdmin, call_service
-from requests.admin import ReadOnlyMixin
+from core.admin import OrgScopedAdmin, ReadOnlyMixin, call_service
 from webhooks import services
 from webhooks.models import WebhookAttempt, WebhookDelivery, WebhookEndpoint
 

@@ -24,6 +24,7 @@ from django.core.serializers.json import DjangoJSONEncoder
 from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
+from django.utils.module_loading import import_string
 
 from auditlogs.services import audit_record
 from core import events as after_commit
@@ -32,6 +33,9 @@ from core.exceptions import ValidationFailed
 from webhooks import safety, signing
 from webhooks.events import ALL, EVENT_TYPES, TEST_EVENT, data_for, payload
 from webhooks.models import DeliveryStatus, WebhookAttempt, WebhookDelivery, WebhookEndpoint
+
+# By dotted path: the tasks module imports this one (no cycle between an app's modules).
+DELIVER_TASK = "webhooks.tasks.deliver_webhook"
 
 logger = logging.getLogger(__name__)
 
@@ -168,7 +172,7 @@ def _new_delivery(endpoint: WebhookEndpoint, event_type: str, body: dict, now, m
 
 
 def _send_after_commit(deliveries: list[WebhookDelivery], countdown: float | None = None) -> None:
-    from webhooks.tasks import deliver_webhook
+    deliver_webhook = import_string(DELIVER_TASK)
 
     for delivery in deliveries:
         pk = str(delivery.pk)
@@ -395,7 +399,7 @@ def sweep(*, limit: int = 500) -> int:
         .order_by("next_attempt_at")
         .values_list("pk", flat=True)[:limit]
     )
-    from webhooks.tasks import deliver_webhook
+    deliver_webhook = import_string(DELIVER_TASK)
 
     for pk in due:
         deliver_webhook.apply_async(args=[str(pk)])

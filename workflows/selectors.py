@@ -100,14 +100,7 @@ def role_people(*, organization, slugs) -> dict[str, tuple[list[str], int]]:
 
 def running_requests_on(*, version: WorkflowVersion) -> int:
     """Requests still moving on ``version`` (they stay on it when another version is published)."""
-    from requests.models import TERMINAL_STATUSES, Request
-
-    return (
-        Request.objects.for_organization(version.organization_id)
-        .filter(workflow_version=version)
-        .exclude(status__in=[*TERMINAL_STATUSES, "draft"])
-        .count()
-    )
+    return version.requests.for_organization(version.organization_id).running().count()
 
 
 def builder_choices(*, organization) -> dict[str, list[dict]]:

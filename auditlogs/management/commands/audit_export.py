@@ -4,11 +4,10 @@ from django.db import DatabaseError
 
 from auditlogs.export import FORMATS, iter_export
 from auditlogs.models import AuditLog
-from auditlogs.selectors import audit_logs_for
+from auditlogs.selectors import audit_logs_for, organization_by_slug
 from auditlogs.services import record_export
 from core.filters import InstantField
 from core.progress import ProgressCommand
-from organizations.models import Organization
 
 
 def _parse_since(value: str):
@@ -31,7 +30,7 @@ class Command(ProgressCommand):
         filters = {"since": since, "org": org, "via": "manage.py audit_export"}
         since_dt = _parse_since(since) if since else None
         if org:
-            organization = Organization.objects.filter(slug=org).first()
+            organization = organization_by_slug(org)
             if organization is None:
                 raise CommandError(f"No organization with slug {org!r}.")
             record = record_export(actor=None, organization=organization, fmt=fmt, filters=filters)

@@ -3,9 +3,9 @@ import time
 from django.core.management.base import CommandError
 
 from auditlogs.models import AuditChainHead
+from auditlogs.selectors import organization_by_slug, organizations_all
 from auditlogs.verify import all_chains, chain_of, verify_chain
 from core.progress import ProgressCommand
-from organizations.models import Organization
 
 
 class Command(ProgressCommand):
@@ -16,13 +16,13 @@ class Command(ProgressCommand):
 
     def handle(self, *args, org=None, **options):
         if org:
-            organization = Organization.objects.filter(slug=org).first()
+            organization = organization_by_slug(org)
             if organization is None:
                 raise CommandError(f"No organization with slug {org!r}.")
             chains = [chain_of(organization)]
         else:
             chains = all_chains()
-        names = {str(pk): slug for pk, slug in Organization.objects.values_list("pk", "slug")}
+        names = {str(pk): slug for pk, slug in organizations_all().values_list("pk", "slug")}
         expected = sum(AuditChainHead.objects.filter(chain__in=chains).values_list("sequence", flat=True))
         broken, rows, started = 0, 0, time.monotonic()
         with self.progress("verifying", total=expected) as progress:
