@@ -2,7 +2,8 @@
 
     .venv/bin/python bench/profile_op.py SCENARIO [N] [--sql] [--all]
 
-SCENARIO: auth_me, submit, approve, inbox, requests_list_requester or requests_list_admin.
+SCENARIO: ceiling (a bare JsonResponse through the same middleware), auth_me, submit, approve,
+inbox, requests_list_requester or requests_list_admin.
 
 Uses the plan written by the last ``bench/run.py`` (bench/results/plan.json) and the same
 settings as the bench servers; prints the call tree of N operations and the SQL query count.
@@ -21,7 +22,7 @@ from topology import bench_env
 
 os.environ.update(bench_env(run.DATABASE_URL, run.REDIS_URL))
 sys.path.insert(0, str(run.ROOT))
-os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "ceiling_settings")  # production's + the ceiling route
 
 import django
 

@@ -5,6 +5,7 @@
     .venv/bin/python bench/run.py --quick         # tiny sizes and 3 s runs: checks the harness works
     .venv/bin/python bench/run.py --soak 30       # 30 minutes at half the maximum approve rate
     .venv/bin/python bench/run.py --mixed 10      # 10 minutes of the mixed load (20 req/s, 50 sockets)
+    .venv/bin/python bench/run.py --http-only     # the HTTP scenarios and their ratios to the ceiling
 
 It drops and re-creates the database ``BENCH_DATABASE`` (default ``workflow_bench``) on the
 local PostgreSQL, migrates it, seeds it (bench/seed.py) and starts the production topology
@@ -106,6 +107,8 @@ def machine() -> dict:
 # --- the operations each HTTP scenario sends -------------------------------------------------------
 def ops_for(name: str, plan: dict) -> tuple[list[dict], bool]:
     """(operations, cycle): reads cycle through their list, decisions use each target once."""
+    if name == "ceiling":  # bench/ceiling_urls.py: the framework path with nothing behind it
+        return [{"path": "/bench/ceiling/", "token": t} for t in plan["me"]], True
     if name == "auth_me":
         return [{"path": "/api/v1/auth/me/", "token": t} for t in plan["me"]], True
     if name == "submit":
@@ -167,8 +170,27 @@ def pgbench(duration: int) -> dict:
     return {"tps": round(tps, 1), "latency_avg_ms": latency, "clients": 8, "scale": 10, "duration_s": duration}
 
 
+HTTP_SCENARIOS = ("ceiling", "auth_me", "submit", "approve", "inbox", "requests_list_requester", "requests_list_admin")
+
+
+def http_targets(s: dict) -> list[tuple]:
+    """Issue 14's ratios of the framework path: (label, value, limit, op)."""
+    rate = {name: s[name]["max"]["throughput"] for name in ("ceiling", "auth_me", "approve", "submit", "inbox")}
+    rows = [
+        ("auth/me req/s ≥ 0.5 × ceiling (bare JsonResponse)", rate["auth_me"] / rate["ceiling"], 0.5, "≥"),
+        ("approve/s ≥ 0.25 × auth/me req/s", rate["approve"] / rate["auth_me"], 0.25, "≥"),
+        ("create+submit/s ≥ approve/s", rate["submit"] / rate["approve"], 1.0, "≥"),
+        ("inbox req/s ≥ 0.5 × auth/me req/s", rate["inbox"] / rate["auth_me"], 0.5, "≥"),
+    ]
+    for name in ("auth_me", "approve", "submit", "inbox"):
+        rows.append((f"p99 {name} at half max rate < 100 ms", s[name]["half"]["p99_ms"], 100, "<"))
+    return rows
+
+
 def targets(r: dict) -> list[dict]:
     s = r["scenarios"]
+    if "pgbench" not in s:  # --http-only
+        return _judge(http_targets(s))
     approve = s["approve"]["max"]["throughput"]
     rows = [
         ("approve/s ≥ 0.5 × auth/me req/s", approve / s["auth_me"]["max"]["throughput"], 0.5, "≥"),
@@ -181,6 +203,10 @@ def targets(r: dict) -> list[dict]:
         rows.append(("SLA scan of 10k due among 100k pending < 30 s", s["sla_scan"]["seconds"], 30, "<"))
     if "audit_verify" in s:
         rows.append(("audit verify of 10^6 rows < 20 s", s["audit_verify"]["seconds"], 20, "<"))
+    return _judge(rows + (http_targets(s) if "ceiling" in s else []))
+
+
+def _judge(rows: list[tuple]) -> list[dict]:
     out = []
     for label, value, limit, op in rows:
         met = value is not None and (value >= limit if op == "≥" else value < limit)
@@ -203,9 +229,12 @@ def run_all(args) -> dict:
     s = result["scenarios"]
     if args.serving:
         result["serving"] = compare_serving(plan, env, duration=duration)
-    with Topology(web=args.web, env=env, log_dir=RESULTS / "logs") as topo:
-        for name in ("auth_me", "submit", "approve", "inbox", "requests_list_requester", "requests_list_admin"):
+    with Topology(web=args.web, env=env, log_dir=RESULTS / "logs", with_ws=not args.http_only) as topo:
+        for name in HTTP_SCENARIOS:
             s[name] = http_scenario(name, plan, topo, env, duration=duration, concurrency=args.concurrency)
+        if args.http_only:
+            result["targets"] = targets(result)
+            return result
         ws_spec = {
             "ws_url": topo.ws_url,
             "base_url": topo.web_url,
@@ -379,6 +408,9 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, default=16)
     parser.add_argument("--pool", type=int, default=30000)
     parser.add_argument("--no-docs", action="store_true", help="do not rewrite docs/benchmarks.md")
+    parser.add_argument(
+        "--http-only", action="store_true", help="only the HTTP scenarios (with the ceiling); implies --no-docs"
+    )
     parser.add_argument("--soak", type=float, default=0, help="minutes of the soak (instead of the suite)")
     parser.add_argument("--mixed", type=float, default=0, help="minutes of the mixed load (after the soak)")
     parser.add_argument("--load", default="", help="what else ran on the machine, for the report")
@@ -407,7 +439,7 @@ def main() -> None:
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S")
     for path in (RESULTS / f"{stamp}.json", RESULTS / "latest.json"):
         path.write_text(json.dumps(result, indent=2))
-    if not args.no_docs:
+    if not (args.no_docs or args.http_only):
         from report import write_docs
 
         write_docs(result)

@@ -95,7 +95,9 @@ class Topology:
     def __enter__(self) -> Topology:
         self.log_dir.mkdir(parents=True, exist_ok=True)
         server, extra = WEB_SERVERS[self.web]
-        self._start("web", [*server, *_bind_args(server, WEB_PORT)], extra)
+        # the production settings plus the bench-only ceiling route (bench/ceiling_urls.py)
+        ceiling = {"DJANGO_SETTINGS_MODULE": "ceiling_settings", "PYTHONPATH": str(ROOT / "bench")}
+        self._start("web", [*server, *_bind_args(server, WEB_PORT)], {**ceiling, **extra})
         if self.with_ws:
             self._start("ws", [*WS_SERVER, *_bind_args(WS_SERVER, WS_PORT)])
         if self.with_worker:

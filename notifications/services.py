@@ -22,6 +22,7 @@ from auditlogs.services import audit_record
 from core import events
 from core.exceptions import NotFound, ValidationFailed
 from core.ids import parse_uuid
+from core.write_batch import WriteBatch
 from notifications import selectors
 from notifications.groups import group_for
 from notifications.models import Channel, DeliveryStatus, EmailDelivery, Kind, Notification, NotificationPreference
@@ -95,9 +96,12 @@ def notify_many(items: list[dict]) -> list[Notification]:
                     organization_id=recipient.organization_id, notification=notification, to_address=recipient.email
                 )
             )
-    Notification.objects.bulk_create(notifications)
+    # the notifications and their e-mail deliveries in one statement (issue 14)
+    batch = WriteBatch()
+    batch.insert(notifications)
+    batch.insert(deliveries)
+    batch.execute()
     if deliveries:
-        EmailDelivery.objects.bulk_create(deliveries)
         # If the broker is down this fails after commit (logged); the rows stay pending for the sweep.
         events.enqueue("notifications.tasks.send_email_deliveries", [str(d.id) for d in deliveries])
     if pushes:

@@ -19,6 +19,7 @@ from approvals.lifecycle.locks import load_task
 from approvals.lifecycle.resubmit import restart_point
 from approvals.lifecycle.transitions import check_request, check_task
 from approvals.models import ApprovalTask, Assignment, Decision, Delegation
+from core.write_batch import WriteBatch
 from requests.models import Request, RequestStatus
 
 _DECIDED_EVENT = {
@@ -96,12 +97,18 @@ def _record_decision(
     settle: tuple[str | None, str],
     on_behalf_of=None,
     system: bool = False,
+    batch: WriteBatch | None = None,
 ) -> None:
-    """Settle the task when ``settle`` says so, audit the decision, move the request on."""
+    """Settle the task when ``settle`` says so, audit the decision, move the request on.
+
+    ``batch``: writes of the caller not sent yet; the task's update joins them, and they are sent
+    before the request moves on (whatever it reads after that sees them)."""
     action, reason = settle
     before = task.status
+    batch = WriteBatch() if batch is None else batch
     if action is not None:
-        engine.settle_task(task, action, reason, request=request)
+        engine.settle_task(task, action, reason, request=request, batch=batch)
+    batch.execute()
     outbox.emit(
         _DECIDED_EVENT[value](
             task,
@@ -149,8 +156,11 @@ def do_decide(
     assignment.decision = value
     assignment.comment = comment
     assignment.decided_at = timezone.now()
-    assignment.save(update_fields=["decision", "comment", "decided_at", "updated_at"])
+    # the decision and the task's settlement in one statement (issue 14): nothing reads in between
+    batch = WriteBatch()
+    batch.update(assignment, ["decision", "comment", "decided_at", "updated_at"])
     if delegation is not None:  # otherwise the prefetched assignment was updated in place
+        batch.execute()
         task = load_task(task.pk)
         task.request = request
     _record_decision(
@@ -161,6 +171,7 @@ def do_decide(
         outbox=outbox,
         settle=engine.task_outcome(task),
         on_behalf_of=assignment.on_behalf_of_id,
+        batch=batch,
     )
     return task
 

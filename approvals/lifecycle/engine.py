@@ -24,6 +24,7 @@ from approvals.lifecycle import events as ev
 from approvals.lifecycle.transitions import check_request, check_task
 from approvals.models import ApprovalTask, Assignment, Decision, TaskStatus
 from approvals.sla import schedule_task_sla
+from core.write_batch import WriteBatch
 from requests.models import Request, RequestStatus
 from workflows.models import ApprovalMode, OnReject
 
@@ -79,10 +80,10 @@ def _new_task(request: Request, step, status: str, **fields) -> ApprovalTask:
     )
 
 
-def _create_skipped(request: Request, step, outbox: ev.Outbox, reason: str) -> ApprovalTask:
+def _create_skipped(request: Request, step, outbox: ev.Outbox, reason: str, *, batch: WriteBatch) -> ApprovalTask:
     task = _new_task(request, step, TaskStatus.SKIPPED, outcome_reason=reason)
     task.completed_at = task.activated_at
-    task.save(force_insert=True)
+    batch.insert([task])
     outbox.emit(
         ev.TaskSkipped(
             task,
@@ -99,21 +100,30 @@ def _create_skipped(request: Request, step, outbox: ev.Outbox, reason: str) -> A
 
 
 def add_assignments(
-    task: ApprovalTask, approvers: list[routing.Approver], outbox: ev.Outbox, *, request: Request
+    task: ApprovalTask,
+    approvers: list[routing.Approver],
+    outbox: ev.Outbox,
+    *,
+    request: Request,
+    batch: WriteBatch | None = None,
 ) -> list[Assignment]:
-    """Assign ``approvers`` to ``task`` (one insert however many there are), audited and notified."""
-    assignments = Assignment.objects.bulk_create(
-        [
-            Assignment(
-                organization_id=task.organization_id,
-                task=task,
-                assignee=approver.user,
-                on_behalf_of=approver.on_behalf_of,
-                reason=approver.reason,
-            )
-            for approver in approvers
-        ]
-    )
+    """Assign ``approvers`` to ``task`` (one insert however many there are), audited and notified.
+
+    With ``batch`` the insert joins the caller's batch of writes (sent by the caller)."""
+    assignments = [
+        Assignment(
+            organization_id=task.organization_id,
+            task=task,
+            assignee=approver.user,
+            on_behalf_of=approver.on_behalf_of,
+            reason=approver.reason,
+        )
+        for approver in approvers
+    ]
+    if batch is None:
+        Assignment.objects.bulk_create(assignments)
+    else:
+        batch.insert(assignments)
     for approver in approvers:
         acting = f" (acting for {approver.on_behalf_of.email})" if approver.on_behalf_of else ""
         outbox.emit(
@@ -134,12 +144,12 @@ def add_assignments(
     return assignments
 
 
-def _activate_step(request: Request, plan: routing.StepPlan, outbox: ev.Outbox) -> ApprovalTask:
+def _activate_step(request: Request, plan: routing.StepPlan, outbox: ev.Outbox, *, batch: WriteBatch) -> ApprovalTask:
     step = plan.step
     task = _new_task(request, step, TaskStatus.PENDING)
     task.organization = request.organization
     schedule_task_sla(task=task)
-    task.save(force_insert=True)
+    batch.insert([task])
     if plan.fallback_reason:
         outbox.emit(
             ev.TaskFallbackAdmins(task, {"request": str(request.pk), "step": step.name, "reason": plan.fallback_reason})
@@ -148,7 +158,7 @@ def _activate_step(request: Request, plan: routing.StepPlan, outbox: ev.Outbox) 
         outbox.emit(
             ev.TaskConditionError(task, {"request": str(request.pk), "step": step.name, "error": plan.condition_error})
         )
-    add_assignments(task, plan.approvers, outbox, request=request)
+    add_assignments(task, plan.approvers, outbox, request=request, batch=batch)
     return task
 
 
@@ -160,9 +170,15 @@ def activate_from(request: Request, *, stage: int, outbox: ev.Outbox) -> int | N
     """
     version = request.workflow_version
     requester = request.requester
+    # The stage's tasks, their assignments and the request's new stage go in one statement
+    # (issue 14); nothing read in between depends on them (standing_deciders reads earlier stages'
+    # approved tasks, and the batch is sent before it anyway).
+    batch = WriteBatch()
     for number, steps in sorted(routing.stages_of(version).items()):
         if number < stage:
             continue
+        if version.distinct_approvers:
+            batch.execute()
         excluded = standing_deciders(request, before_stage=number) if version.distinct_approvers else set()
         plan = routing.plan_stage(
             steps,
@@ -175,16 +191,20 @@ def activate_from(request: Request, *, stage: int, outbox: ev.Outbox) -> int | N
         )
         for step_plan in plan.steps:
             if not step_plan.applies:
-                _create_skipped(request, step_plan.step, outbox, step_plan.skip_reason)
+                _create_skipped(request, step_plan.step, outbox, step_plan.skip_reason, batch=batch)
         if plan.skipped:
             continue
         for step_plan in plan.steps:
             if step_plan.applies:
-                _activate_step(request, step_plan, outbox)
+                _activate_step(request, step_plan, outbox, batch=batch)
         request.current_stage = number
-        request.save(update_fields=["current_stage", "updated_at"])
+        batch.update(request, ["current_stage", "updated_at"])
+        batch.execute()
         return number
-    close_request(request, "approve", outbox)
+    batch.execute()
+    # Only one stage has pending tasks at a time, and a request gets here when none of it is
+    # pending (after_task_settled) or before it has any (submit, resubmit in a new round).
+    close_request(request, "approve", outbox, none_open=True)
     return None
 
 
@@ -216,12 +236,21 @@ _CLOSED_EVENT = {
 
 
 def close_request(
-    request: Request, action: str, outbox: ev.Outbox, *, comment: str = "", returned_from_stage: int | None = None
+    request: Request,
+    action: str,
+    outbox: ev.Outbox,
+    *,
+    comment: str = "",
+    returned_from_stage: int | None = None,
+    none_open: bool = False,
 ) -> None:
-    """Take ``request`` out of ``pending``/``draft``/``changes_requested`` by ``action``; cancel its open tasks."""
+    """Take ``request`` out of ``pending``/``draft``/``changes_requested`` by ``action``; cancel its open tasks.
+
+    ``none_open``: the caller knows no task of the request is pending (no query for them)."""
     before = request.status
     status = check_request(request, action)
-    cancel_open_tasks(request, outbox, reason=f"request_{status}")
+    if not none_open:
+        cancel_open_tasks(request, outbox, reason=f"request_{status}")
     request.status = status
     fields = ["status", "updated_at"]
     if status == RequestStatus.CHANGES_REQUESTED:
@@ -276,11 +305,18 @@ def task_outcome(task: ApprovalTask) -> tuple[str | None, str]:
     return None, ""
 
 
-def settle_task(task: ApprovalTask, action: str, reason: str, *, request: Request) -> None:
+def settle_task(
+    task: ApprovalTask, action: str, reason: str, *, request: Request, batch: WriteBatch | None = None
+) -> None:
+    """Settle ``task``; with ``batch`` the update joins the caller's batch of writes (sent by the caller)."""
     task.status = check_task(task, action, request=request)
     task.outcome_reason = reason
     task.completed_at = timezone.now()
-    task.save(update_fields=["status", "outcome_reason", "completed_at", "updated_at"])
+    fields = ["status", "outcome_reason", "completed_at", "updated_at"]
+    if batch is None:
+        task.save(update_fields=fields)
+    else:
+        batch.update(task, fields)
 
 
 def after_task_settled(request: Request, task: ApprovalTask, outbox: ev.Outbox, *, comment: str = "") -> None:

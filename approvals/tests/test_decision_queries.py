@@ -19,8 +19,8 @@ pytestmark = pytest.mark.django_db
 
 # Ceilings of issue 14: a decision that advances a stage <= 12, a final decision <= 10.
 # Each includes the webhook outbox's lookup of the organization's active endpoints (one indexed query).
-ADVANCE = 17
-FINAL = 14
+ADVANCE = 13
+FINAL = 11
 
 
 @pytest.fixture
