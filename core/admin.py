@@ -237,7 +237,7 @@ class OrgScopedAdmin(admin.ModelAdmin):
 
 
 class SoftDeleteAdmin(OrgScopedAdmin):
-    """Lists deleted rows too (filter "Deleted"), deletes softly and can restore."""
+    """Lists deleted rows too (filter "Deleted"); deletes and restores through the model's services."""
 
     actions = ["restore_selected"]
 
@@ -250,19 +250,18 @@ class SoftDeleteAdmin(OrgScopedAdmin):
     def get_list_filter(self, request):
         return [*super().get_list_filter(request), DeletedFilter]
 
-    def delete_model(self, request, obj):
-        from core.services import soft_delete
-
-        soft_delete(actor=request.user, instance=obj, action=self._action(obj, "deleted"))
+    def restore_via_service(self, request, obj) -> None:
+        """Undo ``obj``'s soft delete through its service (deleting is ``delete_via_service``)."""
+        raise NotImplementedError(f"{type(self).__name__} restores rows only through a service")
 
     @admin.action(description="Restore selected (undo soft delete)")
     def restore_selected(self, request, queryset):
-        from core.services import restore
-
-        count = 0
-        for obj in queryset.filter(deleted_at__isnull=False):
-            restore(actor=request.user, instance=obj, action=self._action(obj, "restored"))
-            count += 1
+        # All or nothing, like a delete of several rows: a refusal is reported (response_action).
+        with transaction.atomic():
+            count = 0
+            for obj in queryset.filter(deleted_at__isnull=False):
+                self.restore_via_service(request, obj)
+                count += 1
         self.message_user(request, f"Restored {count} row(s).", messages.SUCCESS)
 
 

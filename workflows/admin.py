@@ -547,15 +547,8 @@ class WorkflowDefinitionAdmin(SoftDeleteAdmin):
         # Soft delete: nothing cascades, versions stay for the requests that pin them.
         return [str(o) for o in objs], {}, set(), []
 
-    def delete_model(self, request, obj):
+    def delete_via_service(self, request, obj):
         call_service(services.workflow_delete, actor=request.user, definition=obj)
 
-    @admin.action(description="Restore selected (undo soft delete)")
-    def restore_selected(self, request, queryset):
-        for obj in queryset.filter(deleted_at__isnull=False):
-            try:
-                services.workflow_restore(actor=request.user, definition=obj)
-            except ApplicationError as exc:
-                self.message_user(request, f"{obj}: {exc.message}", messages.ERROR)
-            else:
-                self.message_user(request, f"Restored {obj}.", messages.SUCCESS)
+    def restore_via_service(self, request, obj):
+        call_service(services.workflow_restore, actor=request.user, definition=obj)

@@ -4,11 +4,11 @@ import pytest
 from django.contrib import admin
 from django.contrib.messages.storage.fallback import FallbackStorage
 from django.test import RequestFactory
+from django.utils import timezone
 
 from accounts.models import User
 from auditlogs.models import AuditLog
-from core.admin import SoftDeleteAdmin
-from core.services import soft_delete
+from core.admin import ServiceRefused, SoftDeleteAdmin
 from core.testing import PASSWORD, make_department, make_user
 from organizations.models import Department
 from workflows.models import WorkflowDefinition
@@ -70,25 +70,57 @@ def test_requester_without_code_has_no_admin(client, org):
     assert client.get("/admin/organizations/department/").status_code == 403
 
 
-def test_soft_delete_hides_row_and_admin_restores(org, admin_user):
+def _admin_request(user, path="/admin/"):
+    request = RequestFactory().post(path)
+    request.user = User.objects.get(pk=user.pk)
+    request.session = {}
+    request._messages = FallbackStorage(request)
+    return request
+
+
+def test_soft_delete_hides_row_and_admin_restores_through_the_services(org, admin_user):
     definition = WorkflowDefinition.objects.create(organization=org, key="trip", name="Trip")
-    soft_delete(actor=admin_user, instance=definition, action="workflow.deleted")
+    model_admin = admin.site._registry[WorkflowDefinition]
+    assert isinstance(model_admin, SoftDeleteAdmin)
+    request = _admin_request(admin_user)
+    model_admin.delete_model(request, definition)
     assert not WorkflowDefinition.objects.filter(pk=definition.pk).exists()
     assert WorkflowDefinition.all_objects.filter(pk=definition.pk).exists()
 
-    model_admin = SoftDeleteAdmin(WorkflowDefinition, admin.site)
-    request = RequestFactory().post("/admin/")
-    request.user = User.objects.get(pk=admin_user.pk)
-    request.session = {}
-    request._messages = FallbackStorage(request)
     listed = model_admin.get_queryset(request)
     assert definition.pk in set(listed.values_list("pk", flat=True))
     model_admin.restore_selected(request, listed.filter(pk=definition.pk))
     assert WorkflowDefinition.objects.filter(pk=definition.pk).exists()
+    # the API's audit actions: the admin called workflows' services
     assert list(AuditLog.objects.filter(target_id=str(definition.pk)).values_list("action", flat=True)) == [
         "workflow.deleted",
-        "workflowdefinition.restored",
+        "workflow.restored",
     ]
+
+
+def test_admin_restore_refused_by_the_service_changes_nothing(org, admin_user):
+    deleted = WorkflowDefinition.objects.create(organization=org, key="trip", name="Trip")
+    model_admin = admin.site._registry[WorkflowDefinition]
+    model_admin.delete_model(_admin_request(admin_user), deleted)
+    WorkflowDefinition.objects.create(organization=org, key="trip", name="Trip again")
+
+    with pytest.raises(ServiceRefused) as refused:
+        model_admin.restore_selected(_admin_request(admin_user), WorkflowDefinition.all_objects.filter(pk=deleted.pk))
+    assert refused.value.error.code == "key_taken"
+    assert WorkflowDefinition.all_objects.get(pk=deleted.pk).deleted_at is not None
+    assert not AuditLog.objects.filter(target_id=str(deleted.pk), action="workflow.restored").exists()
+
+
+def test_a_soft_delete_admin_without_services_refuses_to_write(org, admin_user):
+    live = WorkflowDefinition.objects.create(organization=org, key="trip", name="Trip")
+    deleted = WorkflowDefinition.objects.create(organization=org, key="old", name="Old", deleted_at=timezone.now())
+    bare = SoftDeleteAdmin(WorkflowDefinition, admin.site)
+    with pytest.raises(NotImplementedError):
+        bare.delete_model(_admin_request(admin_user), live)
+    with pytest.raises(NotImplementedError):
+        bare.restore_selected(_admin_request(admin_user), WorkflowDefinition.all_objects.filter(pk=deleted.pk))
+    assert WorkflowDefinition.objects.filter(pk=live.pk).exists()
+    assert WorkflowDefinition.all_objects.get(pk=deleted.pk).deleted_at is not None
 
 
 def test_every_writable_admin_writes_through_a_service():
