@@ -1,6 +1,8 @@
 """Users and roles in the admin: every write through accounts.services, as the API does (and so
 the same privilege checks: a refusal answers 403 and changes nothing)."""
 
+from contextvars import ContextVar
+
 from django.contrib import admin, messages
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
 from django.contrib.auth.forms import AdminPasswordChangeForm, UserChangeForm, UserCreationForm
@@ -10,7 +12,9 @@ from django.db import transaction
 from accounts import services
 from accounts.catalog import ROLES_MANAGE
 from accounts.models import Role, RoleMembership, User
+from accounts.password_policy import validate_new_password
 from core.admin import OrgScopedAdmin, call_service
+from core.exceptions import ValidationFailed
 
 # What the user service changes; e-mail, organization and is_superuser have no service to change them.
 USER_EDITABLE = ["first_name", "last_name", "title", "department", "manager", "is_staff"]
@@ -32,15 +36,36 @@ class UserEditForm(UserChangeForm):
         fields = "__all__"
 
 
+# Who is setting the password: Django's view builds the form without the request.
+_password_actor: ContextVar = ContextVar("password_actor", default=None)
+
+
 class PasswordSetForm(AdminPasswordChangeForm):
-    """The admin's password page: a new password ends every session of the user, as via the API."""
+    """The admin's password page, through ``services.password_set``: the organization's password
+    policy applies, every session of the user ends and the user is told by e-mail, as via the API.
+
+    Turning password login off (Django's "usable password" switch) is not offered: deactivation is
+    the way to shut an account.
+    """
+
+    def __init__(self, user, *args, **kwargs):
+        super().__init__(user, *args, **kwargs)
+        self.fields.pop("usable_password", None)
+        self.fields["password1"].required = self.fields["password2"].required = True
+
+    def validate_password_for_user(self, user, password_field_name="password2"):  # noqa: S107 - a field name
+        password = self.cleaned_data.get(password_field_name)
+        if password:
+            try:
+                validate_new_password(user=user, password=password, field=password_field_name)
+            except ValidationFailed as exc:
+                for message in exc.details.get(password_field_name, []):
+                    self.add_error(password_field_name, message)
 
     def save(self, commit=True):
-        with transaction.atomic():
-            user = super().save(commit=commit)
-            if commit:
-                services.revoke_sessions(user=user)
-        return user
+        return services.password_set(
+            actor=_password_actor.get(), user=self.user, new_password=self.cleaned_data["password1"]
+        )
 
 
 class RoleMembershipInline(admin.TabularInline):
@@ -101,6 +126,13 @@ class UserAdmin(OrgScopedAdmin, DjangoUserAdmin):
     def get_readonly_fields(self, request, obj=None):
         fields = list(super().get_readonly_fields(request, obj))
         return [*fields, "email", "organization", "is_superuser"] if obj is not None else fields
+
+    def user_change_password(self, request, id, form_url=""):
+        token = _password_actor.set(request.user)
+        try:
+            return super().user_change_password(request, id, form_url)
+        finally:
+            _password_actor.reset(token)
 
     def has_delete_permission(self, request, obj=None):
         return False  # a user is deactivated (the API's DELETE), never removed: the history points at them

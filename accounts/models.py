@@ -1,9 +1,12 @@
 from django.contrib.auth.models import AbstractBaseUser, BaseUserManager, PermissionsMixin
+from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.utils import timezone
 
 from accounts.catalog import ALL_CODES
 from core.models import TenantQuerySet, TimeStampedModel, UUIDModel
+
+MAX_PASSWORD_HISTORY = 12  # each remembered password costs one hash check per change
 
 
 class UserQuerySet(TenantQuerySet):
@@ -62,6 +65,10 @@ class User(AbstractBaseUser, PermissionsMixin, UUIDModel):
         default=0,
         help_text="Carried by every token issued; raised by logout, password change and deactivation, "
         "which kills the access tokens issued before (accounts/tokens.py).",
+    )
+    failed_logins = models.PositiveIntegerField(default=0, help_text="Failed password logins in a row.")
+    locked_until = models.DateTimeField(
+        null=True, blank=True, help_text="Password logins are refused until then (the lockout of the security policy)."
     )
 
     objects = UserManager()
@@ -176,3 +183,58 @@ class LoginAccountCounter(models.Model):
 
     def __str__(self) -> str:
         return f"{self.account[:12]}: {self.count}"
+
+
+class Require2FA(models.TextChoices):
+    NOBODY = "nobody", "Nobody"
+    STAFF = "staff", "Staff (admin users)"
+    EVERYONE = "everyone", "Everyone"
+
+
+class SecurityPolicy(TimeStampedModel):
+    """An organization's account rules (docs/security.md). An organization without a row has the defaults."""
+
+    organization = models.OneToOneField(
+        "organizations.Organization", on_delete=models.CASCADE, related_name="security_policy"
+    )
+    password_min_length = models.PositiveSmallIntegerField(
+        default=10, validators=[MinValueValidator(8), MaxValueValidator(128)]
+    )
+    password_check_common = models.BooleanField(
+        default=True, help_text="Refuse the passwords of Django's list of 20,000 common (breached) passwords."
+    )
+    password_history = models.PositiveSmallIntegerField(
+        default=0,
+        validators=[MaxValueValidator(MAX_PASSWORD_HISTORY)],
+        help_text=f"Refuse the last N passwords of the user (0: off, at most {MAX_PASSWORD_HISTORY}).",
+    )
+    lockout_threshold = models.PositiveSmallIntegerField(
+        default=10, validators=[MaxValueValidator(1000)], help_text="Failed logins in a row that lock (0: never)."
+    )
+    lockout_minutes = models.PositiveSmallIntegerField(
+        default=15, validators=[MinValueValidator(1), MaxValueValidator(24 * 60)]
+    )
+    require_2fa = models.CharField(max_length=16, choices=Require2FA.choices, default=Require2FA.NOBODY)
+
+    objects = models.Manager.from_queryset(TenantQuerySet)()
+
+    class Meta:
+        verbose_name_plural = "security policies"
+
+    def __str__(self) -> str:
+        return f"Security policy of {self.organization_id}"
+
+
+class PasswordHistory(models.Model):
+    """The hashes of a user's earlier passwords: the policy's reuse check (the newest N are kept)."""
+
+    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="password_history")
+    password = models.CharField(max_length=128)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-created_at"]
+        indexes = [models.Index(fields=["user", "-created_at"])]
+
+    def __str__(self) -> str:
+        return f"{self.user_id} at {self.created_at:%Y-%m-%d}"

@@ -140,3 +140,13 @@ class RoleMemberSerializer(serializers.Serializer):
     id = serializers.UUIDField(source="user.id")
     email = serializers.EmailField(source="user.email")
     added_at = serializers.DateTimeField(source="created_at")
+
+
+class PasswordResetRequestSerializer(serializers.Serializer):
+    email = serializers.EmailField(max_length=254)
+
+
+class PasswordResetConfirmSerializer(serializers.Serializer):
+    uid = serializers.CharField(max_length=64)
+    token = serializers.CharField(max_length=128)
+    new_password = serializers.CharField(trim_whitespace=False, max_length=256)

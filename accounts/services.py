@@ -3,8 +3,7 @@
 import hashlib
 import time
 
-from django.contrib.auth import authenticate, password_validation
-from django.core.exceptions import ValidationError as DjangoValidationError
+from django.contrib.auth import authenticate
 from django.db import connection, transaction
 from django.db.models import F
 from django.utils import timezone
@@ -15,6 +14,7 @@ from rest_framework_simplejwt.tokens import RefreshToken
 
 from accounts.catalog import ALL_CODES
 from accounts.models import LoginAccountCounter, Role, RoleMembership, User
+from accounts.password_policy import store_password, validate_new_password
 from accounts.privileges import (
     check_codes_grantable,
     check_flags_change,
@@ -23,6 +23,7 @@ from accounts.privileges import (
 )
 from accounts.tokens import tokens_for
 from auditlogs.services import audit_record, delete_audited, model_changes, save_audited
+from core import events
 from core.exceptions import Conflict, NotAuthenticated, RateLimited, ValidationFailed
 
 USER_FIELDS = ["email", "first_name", "last_name", "department_id", "manager_id", "title", "is_staff", "is_active"]
@@ -159,15 +160,26 @@ def revoke_sessions(*, user: User) -> None:
 def password_change(*, user: User, old_password: str, new_password: str) -> None:
     if not user.check_password(old_password):
         raise ValidationFailed(details={"old_password": ["The current password is wrong."]})
-    try:
-        password_validation.validate_password(new_password, user)
-    except DjangoValidationError as exc:
-        raise ValidationFailed(details={"new_password": list(exc.messages)}) from None
+    validate_new_password(user=user, password=new_password)
     with transaction.atomic():
-        user.set_password(new_password)
-        user.save(update_fields=["password"])
+        store_password(user, new_password)
         revoke_sessions(user=user)
         audit_record(action="password.changed", actor=user, target=user)
+        events.enqueue("accounts.tasks.send_password_changed_email", str(user.pk))
+
+
+def password_set(*, actor: User | None, user: User, new_password: str) -> User:
+    """An administrator sets someone's password (the admin's password page): the policy applies,
+    every session of the user ends, the user is told by e-mail."""
+    validate_new_password(user=user, password=new_password, field="password1")
+    with transaction.atomic():
+        store_password(user, new_password)
+        user.failed_logins, user.locked_until = 0, None
+        user.save(update_fields=["failed_logins", "locked_until"])
+        revoke_sessions(user=user)
+        audit_record(action="auth.password_set", actor=actor, organization=user.organization_id, target=user)
+        events.enqueue("accounts.tasks.send_password_changed_email", str(user.pk))
+    return user
 
 
 # --- Users ------------------------------------------------------------------------
@@ -201,12 +213,11 @@ def user_create(
     check_roles_grantable(actor=actor, roles=granted)
     check_flags_change(actor=actor, user=None, is_staff=is_staff)
     if password:
-        try:
-            password_validation.validate_password(
-                password, User(email=email, first_name=first_name, last_name=last_name)
-            )
-        except DjangoValidationError as exc:
-            raise ValidationFailed(details={"password": list(exc.messages)}) from None
+        validate_new_password(
+            user=User(email=email, first_name=first_name, last_name=last_name, organization=organization),
+            password=password,
+            field="password",
+        )
     with transaction.atomic():
         user = User.objects.create_user(
             email=email,

@@ -1,3 +1,5 @@
+import time
+
 from django.conf import settings
 from django.db.models import Prefetch
 from django.shortcuts import get_object_or_404
@@ -9,7 +11,7 @@ from rest_framework.permissions import AllowAny, IsAuthenticated
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from accounts import selectors, services
+from accounts import password_reset, selectors, services
 from accounts.catalog import ROLES_MANAGE, USERS_MANAGE
 from accounts.filters import UserFilter
 from accounts.models import RoleMembership, User
@@ -18,6 +20,8 @@ from accounts.serializers import (
     LoginOutputSerializer,
     MeSerializer,
     PasswordChangeSerializer,
+    PasswordResetConfirmSerializer,
+    PasswordResetRequestSerializer,
     RefreshInputSerializer,
     RoleMemberInputSerializer,
     RoleMemberSerializer,
@@ -88,6 +92,53 @@ class PasswordChangeView(APIView):
         data = PasswordChangeSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         services.password_change(user=request.user, **data.validated_data)
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class PasswordResetRequestView(APIView):
+    """Always 202 after the same minimum time: the answer says nothing about the account."""
+
+    authentication_classes: list = []
+    permission_classes = [AllowAny]
+    throttle_classes: list = []
+
+    @extend_schema(request=PasswordResetRequestSerializer, responses={202: None})
+    def post(self, request):
+        started = time.monotonic()
+        data = PasswordResetRequestSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        email = data.validated_data["email"].strip().lower()
+        password_reset.check_rate(
+            request=request._request,
+            group="password-reset",
+            ip_rate=settings.PASSWORD_RESET_RATE_PER_IP,
+            account=email,
+            account_rate=settings.PASSWORD_RESET_RATE_PER_ACCOUNT,
+        )
+        password_reset.password_reset_request(email=email)
+        # Pad to the floor so a known and an unknown address take the same time (the e-mail
+        # itself leaves after commit, from a worker).
+        time.sleep(max(settings.PASSWORD_RESET_MIN_MS / 1000 - (time.monotonic() - started), 0))
+        return Response(status=status.HTTP_202_ACCEPTED)
+
+
+class PasswordResetConfirmView(APIView):
+    authentication_classes: list = []
+    permission_classes = [AllowAny]
+    throttle_classes: list = []
+
+    @extend_schema(request=PasswordResetConfirmSerializer, responses={204: None})
+    def post(self, request):
+        data = PasswordResetConfirmSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        password_reset.check_rate(
+            request=request._request,
+            group="password-reset-confirm",
+            ip_rate=settings.PASSWORD_RESET_CONFIRM_RATE_PER_IP,
+            account=data.validated_data["uid"],
+            account_rate=settings.PASSWORD_RESET_CONFIRM_RATE_PER_ACCOUNT,
+        )
+        password_reset.password_reset_confirm(**data.validated_data)
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 

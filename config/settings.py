@@ -211,6 +211,14 @@ SIMPLE_JWT = {
 LOGIN_RATE_PER_IP = env_str("LOGIN_RATE_PER_IP", "20/m")
 LOGIN_RATE_PER_ACCOUNT = env_str("LOGIN_RATE_PER_ACCOUNT", "5/m")
 REFRESH_RATE_PER_IP = env_str("REFRESH_RATE_PER_IP", "60/m")
+# Account security (accounts/, docs/security.md).
+PASSWORD_RESET_TIMEOUT = env_int("PASSWORD_RESET_TIMEOUT", 3600)  # seconds a reset link stays valid
+# The reset request answers after at least this long, account or not (no enumeration by timing).
+PASSWORD_RESET_MIN_MS = env_int("PASSWORD_RESET_MIN_MS", 300)
+PASSWORD_RESET_RATE_PER_IP = env_str("PASSWORD_RESET_RATE_PER_IP", "10/m")
+PASSWORD_RESET_RATE_PER_ACCOUNT = env_str("PASSWORD_RESET_RATE_PER_ACCOUNT", "3/h")
+PASSWORD_RESET_CONFIRM_RATE_PER_IP = env_str("PASSWORD_RESET_CONFIRM_RATE_PER_IP", "10/m")
+PASSWORD_RESET_CONFIRM_RATE_PER_ACCOUNT = env_str("PASSWORD_RESET_CONFIRM_RATE_PER_ACCOUNT", "5/m")
 RATELIMIT_VIEW = "core.views.ratelimited"
 TRUST_X_FORWARDED_FOR = env_bool("TRUST_X_FORWARDED_FOR", False)
 if not REDIS_URL:

@@ -18,6 +18,8 @@ from config.settings import *  # noqa: F403
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 SECURE_SSL_REDIRECT = False
 EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
+# No padding of the password reset answer; the enumeration-timing test sets it (accounts/tests).
+PASSWORD_RESET_MIN_MS = 0
 # Unit tests run Celery tasks inline; integration tests start a real worker and turn this off.
 CELERY_TASK_ALWAYS_EAGER = True
 MEDIA_ROOT = os.environ.get("MEDIA_ROOT", str(BASE_DIR / "test-artifacts" / "media"))  # noqa: F405

@@ -3,6 +3,7 @@ from django.contrib import admin
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView
 
+from accounts.pages import password_reset_page
 from approvals.admin_reports import reports_view
 from core import views as core_views
 from core.api_docs import RedocView, SwaggerView
@@ -13,6 +14,7 @@ urlpatterns = [
     path("health/ready/", core_views.health_ready, name="health-ready"),
     path("metrics", core_views.metrics, name="metrics"),
     path("api/v1/", include("config.api_urls")),
+    path("account/password/reset/<str:uidb64>/<str:token>/", password_reset_page, name="password-reset-page"),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SwaggerView.as_view(url_name="schema"), name="swagger-ui"),
     path("api/redoc/", RedocView.as_view(url_name="schema"), name="redoc"),

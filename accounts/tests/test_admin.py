@@ -129,3 +129,27 @@ def test_role_inline_adds_and_removes_through_the_role_services(staff_client, re
         ("role.member_removed", {"user": [requester.email, None]}),
         ("role.member_added", {"user": [None, requester.email]}),
     ]
+
+
+def test_admin_password_page_goes_through_password_set(
+    staff_client, admin_user, requester, django_capture_on_commit_callbacks
+):
+    from django.core import mail
+
+    from accounts.models import SecurityPolicy
+
+    SecurityPolicy.objects.create(organization=requester.organization, password_min_length=16)
+    url = f"/admin/accounts/user/{requester.pk}/password/"
+    before = User.objects.get(pk=requester.pk).password
+    weak = staff_client.post(url, {"password1": "Short-Pass-2031", "password2": "Short-Pass-2031"})
+    assert weak.status_code == 200 and "at least 16 characters" in weak.content.decode()
+    assert User.objects.get(pk=requester.pk).password == before
+    assert not AuditLog.objects.filter(action="auth.password_set").exists()
+
+    with django_capture_on_commit_callbacks(execute=True):
+        done = staff_client.post(url, {"password1": "Long-Enough-Pass-2031", "password2": "Long-Enough-Pass-2031"})
+    assert done.status_code == 302
+    assert User.objects.get(pk=requester.pk).check_password("Long-Enough-Pass-2031")
+    log = AuditLog.objects.get(action="auth.password_set")
+    assert log.actor_id == admin_user.pk and log.target_id == str(requester.pk)
+    assert [m.subject for m in mail.outbox] == ["Your password was changed"]

@@ -83,6 +83,16 @@ MATRIX = {
         "expect": expect(204),
         "body": lambda w, a: {"old_password": w.passwords[a], "new_password": "Brand-New-Pass-2031"},
     },
+    ("POST", "auth/password/reset/"): {
+        "expect": expect(202, anon=202),
+        "body": lambda w, a: {"email": w.users[a].email if a != "anon" else "nobody@x.test"},
+        "public": True,
+    },
+    ("POST", "auth/password/reset/confirm/"): {
+        "expect": expect(400, anon=400),
+        "body": lambda w, a: {"uid": "bm9ib2R5", "token": "abc-123", "new_password": "Brand-New-Pass-2031"},
+        "public": True,
+    },
     # --- users & roles ----------------------------------------------------------------------------
     ("GET", "users/"): {"expect": expect(200)},
     ("POST", "users/"): {
