@@ -1,13 +1,15 @@
-"""Reads of tasks and delegations."""
+"""Reads of tasks and delegations, and who sees a request (through them)."""
 
 from __future__ import annotations
 
 from django.db.models import Exists, OuterRef, Prefetch, Q, QuerySet, Subquery
 from django.utils import timezone
 
+from accounts.catalog import REQUESTS_VIEW_ALL
 from approvals.models import ApprovalTask, Assignment, Delegation, TaskStatus
 from core.exceptions import NotFound
 from core.ids import parse_uuid
+from requests.models import Request
 
 
 def delegators_of(user, *, at=None) -> list[Delegation]:
@@ -134,3 +136,35 @@ __all__ = [
     "task_detail_queryset",
     "task_get",
 ]
+
+
+# Who sees a request: a rule over assignments and delegations, so it lives with them; the
+# requests API (requests/selectors.py) and the lifecycle checks both read it here.
+def participation_q(user) -> Q:
+    """Requests ``user`` takes part in: requester, any assignee (past too), acting-for, or delegate."""
+    assigned = Assignment.objects.filter(task__request=OuterRef("pk")).filter(Q(assignee=user) | Q(on_behalf_of=user))
+    q = Q(requester=user) | Q(Exists(assigned))
+    delegations = delegators_of(user)
+    if delegations:
+        delegated = Assignment.objects.filter(task__request=OuterRef("pk")).filter(
+            delegated_assignment_q(delegations, request_path="task__request__")
+        )
+        q |= Q(Exists(delegated))
+    return q
+
+
+def visible_requests(*, user) -> QuerySet[Request]:
+    qs = Request.objects.for_organization(user.organization_id)
+    if user.has_code(REQUESTS_VIEW_ALL):
+        return qs
+    return qs.filter(participation_q(user))
+
+
+def can_view(*, user, request: Request) -> bool:
+    if user is None:
+        return True
+    if request.organization_id != user.organization_id:
+        return False
+    if user.has_code(REQUESTS_VIEW_ALL) or request.requester_id == user.pk:
+        return True
+    return Request.objects.filter(pk=request.pk).filter(participation_q(user)).exists()

@@ -2,46 +2,15 @@
 
 from __future__ import annotations
 
-from django.db.models import Exists, OuterRef, Prefetch, Q, QuerySet
+from django.db.models import Prefetch, Q, QuerySet
 
-from accounts.catalog import REQUESTS_VIEW_ALL
 from approvals.models import ApprovalTask, Assignment
-from approvals.selectors import delegated_assignment_q, delegators_of
+from approvals.selectors import visible_requests
 from approvals.sla import overdue_request_exists, request_escalation_level
 from auditlogs.models import AuditLog
 from core.exceptions import NotFound
 from core.ids import parse_uuid
 from requests.models import Attachment, Comment, Request
-
-
-def participation_q(user) -> Q:
-    """Requests ``user`` takes part in: requester, any assignee (past too), acting-for, or delegate."""
-    assigned = Assignment.objects.filter(task__request=OuterRef("pk")).filter(Q(assignee=user) | Q(on_behalf_of=user))
-    q = Q(requester=user) | Q(Exists(assigned))
-    delegations = delegators_of(user)
-    if delegations:
-        delegated = Assignment.objects.filter(task__request=OuterRef("pk")).filter(
-            delegated_assignment_q(delegations, request_path="task__request__")
-        )
-        q |= Q(Exists(delegated))
-    return q
-
-
-def visible_requests(*, user) -> QuerySet[Request]:
-    qs = Request.objects.for_organization(user.organization_id)
-    if user.has_code(REQUESTS_VIEW_ALL):
-        return qs
-    return qs.filter(participation_q(user))
-
-
-def can_view(*, user, request: Request) -> bool:
-    if user is None:
-        return True
-    if request.organization_id != user.organization_id:
-        return False
-    if user.has_code(REQUESTS_VIEW_ALL) or request.requester_id == user.pk:
-        return True
-    return Request.objects.filter(pk=request.pk).filter(participation_q(user)).exists()
 
 
 def request_list(*, user) -> QuerySet[Request]:

@@ -13,10 +13,9 @@ from accounts.catalog import ORG_ADMIN_ROLE
 from accounts.models import User
 from approvals.lifecycle.engine import standing_tasks
 from approvals.models import ApprovalTask, Assignment, Decision, Delegation
-from approvals.selectors import delegators_of
+from approvals.selectors import can_view, delegators_of
 from core.exceptions import Conflict, Forbidden, InvalidTransition, NotFound, ValidationFailed
 from core.ids import parse_uuid
-from requests import selectors as request_selectors
 from requests.models import Request
 
 DECISIONS = {
@@ -43,7 +42,7 @@ def check_decision(decision: str, comment: str, *, comment_required: bool = True
 
 def check_visible(actor, request: Request, what: str = "Request") -> None:
     """404 unless ``actor`` may see ``request`` (as if it did not exist)."""
-    if not request_selectors.can_view(user=actor, request=request):
+    if not can_view(user=actor, request=request):
         raise NotFound(f"{what} not found.")
 
 
