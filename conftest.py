@@ -1,3 +1,4 @@
+import shutil
 import uuid
 
 import pytest
@@ -57,6 +58,13 @@ def _clear_cache():
 def _no_redis_keys_left():
     yield
     delete_test_keys()  # also what servers and workers wrote after the last test
+
+
+def pytest_sessionfinish(session):
+    if not hasattr(session.config, "workerinput"):  # the controller (or the only process): after every worker
+        from core.tests.servers import template_directory
+
+        shutil.rmtree(template_directory(), ignore_errors=True)
 
 
 @pytest.fixture(scope="session")

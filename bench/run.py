@@ -341,23 +341,23 @@ def soak(args) -> dict:
     plan["approve_used"] = 0
     windows = []
     with Topology(web=args.web, env=env, log_dir=RESULTS / "logs") as topo:
-        if not args.soak:
-            return {"machine": machine(), "mixed": mixed(args.mixed, plan, topo, env)}
-        ops, _ = ops_for("approve", plan)
-        top = spec_run(
-            "loadgen.py",
-            {
-                "base_url": topo.web_url,
-                "ops": ops,
-                "cycle": False,
-                "duration": 15,
-                "concurrency": 16,
-                "mode": "saturate",
-            },
-            env,
-        )
-        plan["approve_used"] += top["completed"]
-        rate = max(1.0, round(top["throughput"] / 2, 1))
+        top, rate = None, 0.0
+        if args.soak:
+            ops, _ = ops_for("approve", plan)
+            top = spec_run(
+                "loadgen.py",
+                {
+                    "base_url": topo.web_url,
+                    "ops": ops,
+                    "cycle": False,
+                    "duration": 15,
+                    "concurrency": 16,
+                    "mode": "saturate",
+                },
+                env,
+            )
+            plan["approve_used"] += top["completed"]
+            rate = max(1.0, round(top["throughput"] / 2, 1))
         mixed_approvals = int(MIXED_RATE * 60 * args.mixed * MIX.count("approve") / len(MIX))
         needed = int(rate * 60 * args.soak) + mixed_approvals + 1000 - (len(plan["approve"]) - plan["approve_used"])
         if needed > 0:
@@ -366,7 +366,8 @@ def soak(args) -> dict:
             used = plan["approve_used"]
             plan = json.loads(plan_path.read_text())
             plan["approve_used"] = used
-        log(f"soak: max {top['throughput']}/s, running {args.soak} min at {rate}/s")
+        if args.soak:
+            log(f"soak: max {top['throughput']}/s, running {args.soak} min at {rate}/s")
         for minute in range(int(args.soak)):
             ops, _ = ops_for("approve", plan)
             spec = {"base_url": topo.web_url, "ops": ops, "cycle": False, "duration": 60, "concurrency": 16}
@@ -376,6 +377,8 @@ def soak(args) -> dict:
             windows.append(r)
             log(f"soak minute {minute + 1}: {r['throughput']}/s p99 {r['p99_ms']} ms web RSS {r['web_rss_mb']} MB")
         mixed_result = mixed(args.mixed, plan, topo, env) if args.mixed else None
+    if not args.soak:
+        return {"machine": machine(), "mixed": mixed_result}
     first, last = windows[: max(1, len(windows) // 6)], windows[-max(1, len(windows) // 6) :]
 
     def mean(rows, key):

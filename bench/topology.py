@@ -19,8 +19,8 @@ import httpx
 ROOT = Path(__file__).resolve().parents[1]
 BIN = ROOT / ".venv" / "bin"
 HOST = "127.0.0.1"
-WEB_PORT = 8100
-WS_PORT = 8101
+WEB_PORT = int(os.environ.get("BENCH_WEB_PORT", "8100"))
+WS_PORT = int(os.environ.get("BENCH_WS_PORT", "8101"))
 
 # The REST servers compared (docs/benchmarks.md "Serving"): argv and extra environment.
 # WebSockets always stay on ASGI. Worker counts suit a 2-core box where PostgreSQL, Redis,

@@ -11,7 +11,7 @@ from django.test import Client
 from approvals.report_series import Period, percentile, report
 from approvals.tests.report_data import MON, NOW, seed
 from core.testing import api_client, make_user
-from core.tests.servers import embedded_env, manage
+from core.tests.servers import embedded_database, manage
 
 pytestmark = pytest.mark.django_db
 
@@ -53,8 +53,7 @@ def test_series_on_postgresql():
 
 
 def test_series_on_sqlite_give_the_same_figures(tmp_path):
-    env = embedded_env(tmp_path)
-    manage(env, "migrate", "--noinput", "-v0")
+    env = embedded_database(tmp_path, seeded=False)
     code = (
         "import json, datetime as dt; from approvals.tests.report_data import seed, MON, NOW; "
         "from approvals.report_series import Period, report; org = seed(); "

@@ -1,11 +1,13 @@
 """Start real server processes (daphne) and Redis for integration tests; stopped by the caller."""
 
 import contextlib
+import fcntl
 import os
 import shutil
 import socket
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from pathlib import Path
@@ -43,7 +45,8 @@ def server_env(**extra) -> dict:
     return env
 
 
-def wait_http(url: str, timeout: float = 30, proc: subprocess.Popen | None = None) -> None:
+def wait_http(url: str, timeout: float = 120, proc: subprocess.Popen | None = None) -> None:
+    # Generous: a server starting on a loaded 2-core machine (parallel workers) can take a minute.
     deadline = time.monotonic() + timeout
     while True:
         try:
@@ -192,6 +195,33 @@ def embedded_env(tmp_path: Path, **extra) -> dict:
     return env
 
 
+def template_directory() -> Path:
+    """Databases made once per test session and copied by its tests (all xdist workers share it;
+    conftest.py removes it when the session ends)."""
+    return Path(tempfile.gettempdir()) / f"workflow-templates-{os.environ['TEST_REDIS_SESSION']}"
+
+
+def embedded_database(tmp_path: Path, *, seeded: bool = True, **extra) -> dict:
+    """``embedded_env`` with its SQLite database in ``tmp_path`` migrated (and seeded with ``seed_demo``).
+
+    The file is a copy of one made once per test session: migrating and seeding take seconds each,
+    and test_make_run checks them from scratch, as ``make run`` does them.
+    """
+    directory = template_directory() / ("seeded" if seeded else "migrated")
+    directory.mkdir(parents=True, exist_ok=True)
+    template = directory / "db.sqlite3"
+    with open(directory / "lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # one worker makes it, the others wait for it
+        if not template.exists():
+            building = embedded_env(directory, DATABASE_URL=f"sqlite:///{directory / 'building.sqlite3'}")
+            manage(building, "migrate", "--noinput", "-v0")
+            if seeded:
+                manage(building, "seed_demo")
+            (directory / "building.sqlite3").rename(template)
+    shutil.copyfile(template, tmp_path / "db.sqlite3")
+    return embedded_env(tmp_path, **extra)
+
+
 def manage(env: dict, *args: str, check: bool = True) -> subprocess.CompletedProcess:
     result = subprocess.run(
         [sys.executable, "manage.py", *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=300
@@ -203,13 +233,11 @@ def manage(env: dict, *args: str, check: bool = True) -> subprocess.CompletedPro
 
 @contextlib.contextmanager
 def embedded_server(tmp_path: Path, **extra):
-    """Migrate and seed a SQLite database in ``tmp_path`` and serve it with daphne, as ``make run`` does.
+    """A migrated, seeded SQLite database in ``tmp_path`` (``embedded_database``) served by daphne, as ``make run``.
 
     Yields ``(base_url, env)``; ``env`` runs ``manage.py`` commands against the same database.
     """
-    env = embedded_env(tmp_path, **extra)
-    manage(env, "migrate", "--noinput", "-v0")
-    manage(env, "seed_demo")
+    env = embedded_database(tmp_path, **extra)
     port = free_port()
     proc = subprocess.Popen(
         [str(BIN / "daphne"), "-b", "127.0.0.1", "-p", str(port), "config.asgi:application"],

@@ -1,6 +1,7 @@
 """The embedded default boots with nothing but Python: SQLite, in-memory layers, inline jobs.
 
-Runs the real entry points in a subprocess (migrate, seed_demo, daphne) and logs in over HTTP.
+Serves a database migrated and seeded by the real commands (core/tests/servers.py) with daphne in a
+subprocess and logs in over HTTP.
 """
 
 import httpx

@@ -18,6 +18,7 @@ from rest_framework_simplejwt.tokens import RefreshToken
 
 from core.testing import PASSWORD, api_client, error_code, make_org, make_user
 from core.tests.servers import RedisProcess, daphne_servers, redis_server_binary, shared_database_url
+from notifications.tests.conftest import celery_broker  # resets kombu's process-wide pools in and out
 
 needs_redis_server = pytest.mark.skipif(not redis_server_binary(), reason="redis-server binary is not installed")
 LOGIN = "/api/v1/auth/login/"
@@ -103,26 +104,6 @@ def test_cache_outage_is_logged_not_raised(caplog):
 
 
 # --- a decision with Redis down (engine + notifications) --------------------------------------
-
-
-@contextlib.contextmanager
-def celery_broker(url):
-    """Celery through a real broker (not eager) for the block; restored afterwards."""
-    from config.celery import app
-
-    conf = app.conf
-    saved = {k: conf[k] for k in ("task_always_eager", "broker_url")}
-    conf.task_always_eager = False
-    conf.broker_url = url
-    app._pool = None
-    try:
-        yield app
-    finally:
-        with contextlib.suppress(Exception):
-            if app._pool is not None:
-                app._pool.force_close_all()
-        app._pool = None
-        conf.update(saved)
 
 
 @needs_redis_server

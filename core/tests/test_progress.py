@@ -11,7 +11,7 @@ import sys
 import pytest
 
 from core.progress import Progress
-from core.tests.servers import ROOT, embedded_env, manage
+from core.tests.servers import ROOT, embedded_database, manage
 
 
 def test_progress_line_shows_bar_counts_and_rate():
@@ -24,10 +24,7 @@ def test_progress_line_shows_bar_counts_and_rate():
 
 @pytest.fixture(scope="module")
 def seeded_env(tmp_path_factory):
-    env = embedded_env(tmp_path_factory.mktemp("progress"))
-    manage(env, "migrate", "--noinput", "-v0")
-    manage(env, "seed_demo")
-    return env
+    return embedded_database(tmp_path_factory.mktemp("progress"))
 
 
 def _on_a_terminal(env, *args) -> tuple[str, str]:
