@@ -9,21 +9,31 @@ from rest_framework_simplejwt.settings import api_settings
 from accounts.models import Role, User
 from accounts.tokens import token_is_current
 
+_BASE: list = []  # the PostgreSQL query, built once per process (building it cost more than running it)
+
+
+def _base_queryset():
+    if not _BASE:
+        roles = Role.objects.filter(memberships__user=OuterRef("pk")).order_by("slug")
+        _BASE.append(
+            User.objects.select_related("organization", "department").annotate(
+                role_rows_json=ArraySubquery(roles.values(row=JSONObject(slug="slug", permissions="permissions")))
+            )
+        )
+    return _BASE[0]
+
 
 def user_with_roles(user_id) -> User | None:
-    """The user with its organization and its roles: one query on PostgreSQL.
+    """The user with its organization, department and roles: one query on PostgreSQL.
 
-    Every authenticated request needs both (permission codes, ``auth/me``); the roles come as
-    an array subquery in the same statement instead of a second round trip. Other databases
-    (the embedded SQLite default) load the roles on first use, as ``User._roles`` does.
+    Every authenticated request needs the user and its roles (permission codes, ``auth/me``); the
+    roles come as an array subquery in the same statement instead of a second round trip, and
+    the department (``auth/me``, routing) as a join. Other databases (the embedded SQLite
+    default) load the roles on first use, as ``User._roles`` does.
     """
-    qs = User.objects.select_related("organization").filter(pk=user_id)
     if connection.vendor != "postgresql":
-        return qs.first()
-    roles = Role.objects.filter(memberships__user=OuterRef("pk")).order_by("slug")
-    user = qs.annotate(
-        role_rows_json=ArraySubquery(roles.values(row=JSONObject(slug="slug", permissions="permissions")))
-    ).first()
+        return User.objects.select_related("organization", "department").filter(pk=user_id).first()
+    user = _base_queryset().filter(pk=user_id).first()
     if user is not None:
         user.prime_roles([(row["slug"], row["permissions"]) for row in user.role_rows_json])
     return user
