@@ -171,3 +171,26 @@ def test_alert_rules_and_dashboard_use_only_exported_metrics():
     used = {word for expr in exprs for word in re.findall(r"\b[a-z][a-z0-9_]*_[a-z0-9_]*\b", expr)} - functions
     assert used and used <= known, used - known
     assert {"http_requests_total", "approval_decisions_total", "sla_breaches_total", "audit_chain_length"} <= used
+
+
+def test_every_apps_database_gauges_are_found_and_read(org, requester):
+    """Each app declares its gauges in <app>/gauges.py; core finds them without importing an app."""
+    from webhooks.models import WebhookEndpoint
+
+    WebhookEndpoint.objects.create(organization=org, url="https://hooks.example/in", is_active=False)
+    samples = scrape()
+    names = {name for name, _ in samples}
+    assert {
+        "requests",
+        "sla_overdue_tasks",
+        "email_deliveries",
+        "email_backlog_oldest_seconds",
+        "audit_chain_length",
+        "webhook_deliveries",
+        "webhook_backlog_oldest_seconds",
+        "webhook_endpoints",
+    } <= names
+    assert (
+        value(samples, "webhook_endpoints", state="disabled") == WebhookEndpoint.objects.filter(is_active=False).count()
+    )
+    assert value(samples, "requests", state="draft") == Request.objects.filter(status="draft").count()
