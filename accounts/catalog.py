@@ -11,6 +11,7 @@ REQUESTS_VIEW_ALL = "requests.view_all"
 REQUESTS_CANCEL_ANY = "requests.cancel_any"
 REPORTS_VIEW = "reports.view"
 WEBHOOKS_MANAGE = "webhooks.manage"
+TASKS_MANAGE = "tasks.manage"
 
 CATALOG: dict[str, str] = {
     ORG_MANAGE: "Manage the organization, departments and holidays",
@@ -23,6 +24,7 @@ CATALOG: dict[str, str] = {
     AUDIT_VIEW: "Read and export the audit log",
     REPORTS_VIEW: "Read reports",
     WEBHOOKS_MANAGE: "Manage outgoing webhooks and see their deliveries",
+    TASKS_MANAGE: "Add approvers to any pending task",
 }
 
 ALL_CODES = frozenset(CATALOG)

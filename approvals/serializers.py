@@ -110,6 +110,17 @@ class ReassignSerializer(serializers.Serializer):
     reason = serializers.CharField(required=False, allow_blank=True, max_length=32, default="reassigned")
 
 
+class RetractSerializer(serializers.Serializer):
+    comment = serializers.CharField(help_text="Why the decision is taken back (required).")
+
+
+class AddAssigneeSerializer(serializers.Serializer):
+    user = serializers.CharField(
+        max_length=254, help_text="The user's id (UUID) or e-mail, of your organization (anyone else: 404)."
+    )
+    comment = serializers.CharField(required=False, allow_blank=True, max_length=2000, default="")
+
+
 class BulkApproveSerializer(serializers.Serializer):
     tasks = serializers.ListField(child=serializers.UUIDField(), min_length=1, max_length=100)
     comment = serializers.CharField(required=False, allow_blank=True, default="")

@@ -7,12 +7,14 @@ from approvals import selectors, services
 from approvals.filters import DelegationParams, TaskFilter
 from approvals.lifecycle import services as lifecycle
 from approvals.serializers import (
+    AddAssigneeSerializer,
     BulkApproveResultSerializer,
     BulkApproveSerializer,
     DecisionSerializer,
     DelegationSerializer,
     DelegationWriteSerializer,
     ReassignSerializer,
+    RetractSerializer,
     TaskDetailSerializer,
     TaskListSerializer,
 )
@@ -86,6 +88,27 @@ class TaskViewSet(OrgScopedViewMixin, mixins.ListModelMixin, viewsets.GenericVie
             reason=s.validated_data["reason"] or "reassigned",
         )
         return self._answer(task)
+
+    @extend_schema(request=RetractSerializer, responses={200: TaskDetailSerializer})
+    @action(detail=True, methods=["post"])
+    @idempotent
+    def retract(self, request, pk=None):
+        """Take your decision back while the step has not settled (409 ``decision_final`` after)."""
+        s = RetractSerializer(data=request.data)
+        s.is_valid(raise_exception=True)
+        return self._answer(lifecycle.task_retract(actor=request.user, task_id=pk, comment=s.validated_data["comment"]))
+
+    @extend_schema(request=AddAssigneeSerializer, responses={200: TaskDetailSerializer})
+    @action(detail=True, methods=["post"])
+    @idempotent
+    def assignees(self, request, pk=None):
+        """Add an approver to a pending task (an assignee, a workflow admin or ``tasks.manage``)."""
+        s = AddAssigneeSerializer(data=request.data)
+        s.is_valid(raise_exception=True)
+        lifecycle.task_add_assignee(
+            actor=request.user, task_id=pk, user=s.validated_data["user"], comment=s.validated_data["comment"]
+        )
+        return self._answer(selectors.task_detail_queryset().get(pk=pk))
 
     @extend_schema(request=BulkApproveSerializer, responses={200: BulkApproveResultSerializer})
     @action(detail=False, methods=["post"], url_path="bulk-approve")

@@ -9,6 +9,7 @@ class Kind(models.TextChoices):
     TASK_REMINDER = "task_reminder", "Task reminder"
     TASK_ESCALATED = "task_escalated", "Task escalated"
     TASK_REASSIGNED = "task_reassigned", "Task reassigned"
+    DECISION_RETRACTED = "decision_retracted", "Decision retracted"
     REQUEST_SUBMITTED = "request_submitted", "Request submitted"
     REQUEST_APPROVED = "request_approved", "Request approved"
     REQUEST_REJECTED = "request_rejected", "Request rejected"

@@ -221,7 +221,73 @@ def do_reassign(
     )
 
 
-def do_add_assignee(request: Request, task: ApprovalTask, *, target, reason: str, outbox: ev.Outbox) -> Assignment:
-    """Give ``target`` a place on the task (SLA escalation, or an org admin)."""
+def do_add_assignee(
+    request: Request, task: ApprovalTask, *, target, reason: str, outbox: ev.Outbox, comment: str = ""
+) -> Assignment:
+    """Give ``target`` a place on the task (SLA escalation, an assignee, a workflow admin); the step's
+    mode counts them from now on (an ``all`` step also needs them, a quorum counts them)."""
     check_task(task, "add_assignee", request=request)
-    return engine.add_assignments(task, [routing.Approver(user=target, reason=reason[:32])], outbox, request=request)[0]
+    assignment = engine.add_assignments(
+        task, [routing.Approver(user=target, reason=reason[:32])], outbox, request=request
+    )[0]
+    if comment:
+        outbox.emit(
+            ev.TaskAssigneeAdded(
+                task,
+                {
+                    "request": str(request.pk),
+                    "assignee": str(target.pk),
+                    "assignee_email": target.email,
+                    "comment": comment,
+                },
+            )
+        )
+    return assignment
+
+
+def do_retract(
+    request: Request, task: ApprovalTask, *, actor, assignment: Assignment, comment: str, outbox: ev.Outbox
+) -> ApprovalTask:
+    """Take ``assignment``'s decision back on a task that has not settled: it is undecided again.
+
+    A delegate's decision took the delegator's place (``do_decide``); retracting it gives the place
+    back to the delegator, as before the delegate acted.
+    """
+    check_task(task, "retract", request=request)
+    before = assignment.decision
+    original = None
+    delegator_active = any(a.is_active and a.assignee_id == assignment.on_behalf_of_id for a in task.assignments.all())
+    if assignment.reason == "delegation" and assignment.on_behalf_of_id and not delegator_active:
+        original = (
+            Assignment.objects.filter(task=task, assignee_id=assignment.on_behalf_of_id, is_active=False, decision="")
+            .order_by("-created_at")
+            .first()
+        )
+    if original is not None:
+        assignment.is_active = False
+        assignment.save(update_fields=["is_active", "updated_at"])
+        original.is_active = True
+        original.save(update_fields=["is_active", "updated_at"])
+    else:
+        assignment.decision = ""
+        assignment.comment = ""
+        assignment.decided_at = None
+        assignment.save(update_fields=["decision", "comment", "decided_at", "updated_at"])
+    outbox.emit(
+        ev.TaskRetracted(
+            task,
+            {
+                "request": str(request.pk),
+                "step": task.step.name,
+                "decision": [before, ""],
+                "comment": comment,
+                "on_behalf_of": str(assignment.on_behalf_of_id) if assignment.on_behalf_of_id else None,
+            },
+            request=request,
+            data={"task": str(task.pk)},
+        ),
+        ev.Notice(request.requester, {"who": actor.email}),
+    )
+    task = load_task(task.pk)
+    task.request = request
+    return task

@@ -9,14 +9,14 @@ from __future__ import annotations
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db.models import Q
 
-from accounts.catalog import ORG_ADMIN_ROLE
+from accounts.catalog import ORG_ADMIN_ROLE, TASKS_MANAGE, WORKFLOWS_MANAGE
 from accounts.models import User
 from approvals.lifecycle.engine import standing_tasks
-from approvals.models import ApprovalTask, Assignment, Decision, Delegation
+from approvals.models import ApprovalTask, Assignment, Decision, Delegation, TaskStatus
 from approvals.selectors import can_view, delegators_of
 from core.exceptions import Conflict, Forbidden, InvalidTransition, NotFound, ValidationFailed
 from core.ids import parse_uuid
-from requests.models import Request
+from requests.models import Request, RequestStatus
 
 DECISIONS = {
     "approve": Decision.APPROVED,
@@ -151,3 +151,43 @@ def check_reassign_target(request: Request, task: ApprovalTask, source: Assignme
     if any(a.assignee_id == target.pk for a in task.assignments.all() if a.is_active):
         raise Conflict("That user is already an assignee of this task.", code="already_assigned")
     check_assignable(request, task, target, "user")
+
+
+def find_org_user(reference, organization_id) -> User:
+    """The active user of the organization named by id (UUID) or e-mail; 404 for anyone else,
+    another organization's user included (as if they did not exist)."""
+    qs = User.objects.filter(organization_id=organization_id, is_active=True)
+    pk = parse_uuid(reference)
+    user = qs.filter(pk=pk).first() if pk is not None else qs.filter(email__iexact=str(reference)[:254]).first()
+    if user is None:
+        raise NotFound("User not found.")
+    return user
+
+
+def check_may_add_assignee(actor, request: Request, own: Assignment | None) -> None:
+    """An assignee of the task, a workflow admin (``workflows.manage``) or ``tasks.manage`` may add one."""
+    if own is not None or actor.has_code(TASKS_MANAGE) or actor.has_code(WORKFLOWS_MANAGE):
+        return
+    check_visible(actor, request, "Task")
+    raise Forbidden(
+        "Only an assignee of the task, a workflow admin or tasks.manage can add an approver.", code="not_assignee"
+    )
+
+
+def retractable_assignment(actor, task: ApprovalTask, request: Request) -> Assignment:
+    """The actor's decided place on the task (their own, or the one they took as a delegate).
+
+    Once the task settled (its decision moved the request on) or the request left ``pending``,
+    the decision is final: 409 ``decision_final``.
+    """
+    mine = [a for a in task.assignments.all() if a.is_active and a.assignee_id == actor.pk]
+    if not mine:
+        check_visible(actor, request, "Task")
+        raise Forbidden("You did not decide this task.", code="not_assignee")
+    if task.status != TaskStatus.PENDING or request.status != RequestStatus.PENDING:
+        raise InvalidTransition(
+            "The decision is final: the step has settled.", code="decision_final", details={"status": [task.status]}
+        )
+    if not mine[0].decision:
+        raise InvalidTransition("You have not decided this task.", code="not_decided")
+    return mine[0]

@@ -110,6 +110,12 @@ class TaskChangesRequested(Event): ...
 class TaskReassigned(Event): ...
 
 
+class TaskRetracted(Event): ...
+
+
+class TaskAssigneeAdded(Event): ...
+
+
 class TaskReminded(Event): ...
 
 
@@ -153,6 +159,10 @@ EVENT_MAP: dict[type[Event], Spec] = {
     TaskRejected: Spec("task.rejected"),
     TaskChangesRequested: Spec("task.changes_requested"),
     TaskReassigned: Spec("task.reassigned", Kind.TASK_REASSIGNED, "{reference}: {step} was reassigned {to}", "{title}"),
+    TaskRetracted: Spec(
+        "task.retracted", Kind.DECISION_RETRACTED, "{reference}: {who} took back their decision on {step}", "{comment}"
+    ),
+    TaskAssigneeAdded: Spec("task.assignee_added"),
     TaskReminded: Spec(
         "task.reminded",
         Kind.TASK_REMINDER,

@@ -13,12 +13,13 @@ from contextlib import contextmanager
 from django.db import transaction
 
 from accounts.catalog import REQUESTS_CANCEL_ANY
+from accounts.models import User
 from approvals.lifecycle import actions, checks
 from approvals.lifecycle.events import Outbox
 from approvals.lifecycle.locks import load_task, lock_request, lock_task
 from approvals.lifecycle.transitions import check_request, check_task
 from approvals.models import ApprovalTask, Assignment
-from core.exceptions import ApplicationError, Forbidden
+from core.exceptions import ApplicationError, Forbidden, ValidationFailed
 from requests.models import Request
 from requests.validation import validate_form
 
@@ -135,22 +136,43 @@ def task_reassign(*, actor, task_id, to_user, from_user=None, reason: str = "rea
     return load_task(task.pk)
 
 
-def task_add_assignee(*, actor, task_id, user, reason: str = "escalation") -> Assignment:
-    """An org admin adds a decider to a pending task. Idempotent per user."""
+def task_add_assignee(*, actor, task_id, user, comment: str = "", reason: str = "added") -> Assignment:
+    """Add a decider to a pending task: by an assignee of it, a workflow admin or ``tasks.manage``.
+
+    ``user`` is a User, an id or an e-mail of the actor's organization (anyone else: 404). The
+    separation-of-duties rules hold for them (400 on ``user``). Idempotent per user.
+    """
     outbox = Outbox(actor=actor)
     with transaction.atomic():
         request, task = lock_task(organization_id=actor.organization_id, task_id=task_id)
-        if not checks.is_org_admin(actor):
-            raise Forbidden("Only an org admin can add an assignee.")
+        own = next((a for a in task.assignments.all() if a.is_active and a.assignee_id == actor.pk), None)
+        checks.check_may_add_assignee(actor, request, own)
         check_task(task, "add_assignee", request=request)
-        target = checks.check_user_in_org(user, request.organization_id, "user")
+        target = user if isinstance(user, User) else checks.find_org_user(user, request.organization_id)
+        target = checks.check_user_in_org(target, request.organization_id, "user")
         existing = next((a for a in task.assignments.all() if a.is_active and a.assignee_id == target.pk), None)
         if existing is not None:
             return existing
         checks.check_assignable(request, task, target, "user")
-        assignment = actions.do_add_assignee(request, task, target=target, reason=reason, outbox=outbox)
+        assignment = actions.do_add_assignee(
+            request, task, target=target, reason=reason, comment=comment.strip(), outbox=outbox
+        )
         outbox.flush()
     return assignment
+
+
+def task_retract(*, actor, task_id, comment: str) -> ApprovalTask:
+    """Take the actor's decision back while the task has not settled (409 ``decision_final`` after)."""
+    comment = (comment or "").strip()
+    if not comment:
+        raise ValidationFailed(details={"comment": ["Say why you take the decision back."]})
+    outbox = Outbox(actor=actor)
+    with transaction.atomic():
+        request, task = lock_task(organization_id=actor.organization_id, task_id=task_id)
+        assignment = checks.retractable_assignment(actor, task, request)
+        task = actions.do_retract(request, task, actor=actor, assignment=assignment, comment=comment, outbox=outbox)
+        outbox.flush()
+    return task
 
 
 def bulk_approve(*, actor, task_ids: list, comment: str = "") -> list[dict]:

@@ -34,6 +34,7 @@ TASK_TRANSITIONS: dict[tuple[str, str], str] = {
     (T.PENDING, "decide"): T.PENDING,  # one assignee's decision; the task settles by its mode
     (T.PENDING, "reassign"): T.PENDING,
     (T.PENDING, "add_assignee"): T.PENDING,
+    (T.PENDING, "retract"): T.PENDING,  # one assignee takes their decision back; the task had not settled
     (T.PENDING, "approve"): T.APPROVED,
     (T.PENDING, "reject"): T.REJECTED,
     (T.PENDING, "cancel"): T.CANCELLED,

@@ -316,6 +316,16 @@ MATRIX = {
         "kw": lambda w: {"pk": w.objs["task"].pk},
         "body": lambda w, a: {"user": str(w.objs["frank"].pk)},
     },
+    ("POST", "tasks/{pk}/retract/"): {  # nobody decided the world's task yet
+        "expect": visible(403, assignee=409),
+        "kw": lambda w: {"pk": w.objs["task"].pk},
+        "body": lambda w, a: {"comment": "take it back"},
+    },
+    ("POST", "tasks/{pk}/assignees/"): {  # an assignee, a workflow admin (workflows.manage), tasks.manage
+        "expect": visible(403, assignee=200, admin=200, designer=200),
+        "kw": lambda w: {"pk": w.objs["task"].pk},
+        "body": lambda w, a: {"user": str(w.objs["frank"].pk), "comment": "second look"},
+    },
     ("GET", "delegations/"): {"expect": expect(200)},
     ("POST", "delegations/"): {
         "expect": expect(201, foreign=400),
