@@ -11,7 +11,7 @@ from django.db import transaction
 
 from accounts import services
 from accounts.catalog import ROLES_MANAGE
-from accounts.models import Role, RoleMembership, User
+from accounts.models import Role, RoleMembership, SecurityPolicy, User
 from accounts.password_policy import validate_new_password
 from core.admin import OrgScopedAdmin, call_service
 from core.exceptions import ValidationFailed
@@ -98,18 +98,18 @@ class UserAdmin(OrgScopedAdmin, DjangoUserAdmin):
     change_password_form = PasswordSetForm
     ordering = ["email"]
     list_display = ["email", "first_name", "last_name", "organization", "department", "is_active", "is_staff"]
-    list_filter = ["is_active", "is_staff", "department"]
+    list_filter = ["is_active", "is_staff", "department", ("locked_until", admin.EmptyFieldListFilter)]
     search_fields = ["email", "first_name", "last_name"]
-    readonly_fields = ["last_login", "date_joined", "deactivated_at"]
+    readonly_fields = ["last_login", "date_joined", "deactivated_at", "locked_until"]
     fieldsets = [
         (None, {"fields": ["email", "password"]}),
         ("Person", {"fields": ["first_name", "last_name", "title", "organization", "department", "manager"]}),
         ("Access", {"fields": ["is_active", "is_staff", "is_superuser"]}),
-        ("Dates", {"fields": ["last_login", "date_joined", "deactivated_at"]}),
+        ("Dates", {"fields": ["last_login", "date_joined", "deactivated_at", "locked_until"]}),
     ]
     add_fieldsets = [(None, {"classes": ["wide"], "fields": ["email", "password1", "password2", "organization"]})]
     inlines = [RoleMembershipInline]
-    actions = ["deactivate_selected"]
+    actions = ["deactivate_selected", "unlock_selected"]
 
     def get_fieldsets(self, request, obj=None):
         fieldsets = super().get_fieldsets(request, obj)
@@ -178,6 +178,51 @@ class UserAdmin(OrgScopedAdmin, DjangoUserAdmin):
                 call_service(services.user_deactivate, actor=request.user, user=user)
                 count += 1
         self.message_user(request, f"Deactivated {count} user(s).", messages.SUCCESS)
+
+    @admin.action(description="Unlock selected users (lift a login lockout)")
+    def unlock_selected(self, request, queryset):
+        count = 0
+        with transaction.atomic():
+            for user in queryset.filter(locked_until__isnull=False):
+                call_service(services.user_unlock, actor=request.user, user=user)
+                count += 1
+        self.message_user(request, f"Unlocked {count} user(s).", messages.SUCCESS)
+
+
+@admin.register(SecurityPolicy)
+class SecurityPolicyAdmin(OrgScopedAdmin):
+    """The organization's password, lockout and two-factor rules (one row; the defaults until saved)."""
+
+    admin_permission_code = "org.manage"
+    list_display = ["organization", "password_min_length", "password_history", "lockout_threshold", "require_2fa"]
+
+    def has_delete_permission(self, request, obj=None):
+        return False  # the defaults are a row's absence; change the values instead
+
+    def has_add_permission(self, request):
+        if not super().has_add_permission(request):
+            return False
+        # One per organization: org staff add it once, a platform admin for any organization.
+        return (
+            request.user.is_superuser
+            or not SecurityPolicy.objects.filter(organization_id=request.user.organization_id).exists()
+        )
+
+    def create_via_service(self, request, form):
+        return call_service(
+            services.security_policy_update,
+            actor=request.user,
+            organization=self.organization_for(request, form),
+            **{f: form.cleaned_data[f] for f in services.POLICY_FIELDS},
+        )
+
+    def update_via_service(self, request, stored, form):
+        call_service(
+            services.security_policy_update,
+            actor=request.user,
+            organization=stored.organization_id,
+            **self.changed(form, services.POLICY_FIELDS),
+        )
 
 
 @admin.register(Role)

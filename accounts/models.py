@@ -238,3 +238,32 @@ class PasswordHistory(models.Model):
 
     def __str__(self) -> str:
         return f"{self.user_id} at {self.created_at:%Y-%m-%d}"
+
+
+class LoginSession(UUIDModel):
+    """One login on one device: the chain of refresh tokens it rotates through (claim ``sid``).
+
+    What ``GET auth/sessions/`` lists and ``DELETE auth/sessions/{id}/`` ends. ``refresh_jti`` is the
+    session's live refresh token, blacklisted when the session ends.
+    """
+
+    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="login_sessions")
+    organization = models.ForeignKey(
+        "organizations.Organization", null=True, blank=True, on_delete=models.CASCADE, related_name="+"
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+    last_used_at = models.DateTimeField(default=timezone.now)
+    ip = models.GenericIPAddressField(null=True, blank=True)
+    user_agent = models.CharField(max_length=300, blank=True)
+    method = models.CharField(max_length=16, default="password", help_text="password, password+totp, oidc")
+    refresh_jti = models.CharField(max_length=255, blank=True)
+    ended_at = models.DateTimeField(null=True, blank=True)
+
+    objects = models.Manager.from_queryset(TenantQuerySet)()
+
+    class Meta:
+        ordering = ["-last_used_at"]
+        indexes = [models.Index(fields=["user", "ended_at"])]
+
+    def __str__(self) -> str:
+        return f"{self.user_id} since {self.created_at:%Y-%m-%d %H:%M}"

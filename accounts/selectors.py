@@ -1,4 +1,8 @@
-from accounts.models import Role, RoleMembership, User
+from django.db.models import QuerySet
+from django.utils import timezone
+from rest_framework_simplejwt.settings import api_settings
+
+from accounts.models import LoginSession, Role, RoleMembership, User
 
 
 def users_for(*, organization):
@@ -27,3 +31,10 @@ def users_with_role(*, organization, slug: str):
 def user_id_by_email(*, organization, email: str):
     """The id of the organization's user with this e-mail (any case), or None."""
     return User.objects.for_organization(organization).filter(email__iexact=email).values_list("pk", flat=True).first()
+
+
+def active_sessions(*, organization, user) -> QuerySet[LoginSession]:
+    """``user``'s sessions that can still refresh: not ended, used within the refresh lifetime."""
+    since = timezone.now() - api_settings.REFRESH_TOKEN_LIFETIME
+    sessions = LoginSession.objects.for_organization(organization)
+    return sessions.filter(user=user, ended_at__isnull=True, last_used_at__gte=since).order_by("-last_used_at")

@@ -150,3 +150,20 @@ class PasswordResetConfirmSerializer(serializers.Serializer):
     uid = serializers.CharField(max_length=64)
     token = serializers.CharField(max_length=128)
     new_password = serializers.CharField(trim_whitespace=False, max_length=256)
+
+
+class SessionSerializer(serializers.Serializer):
+    id = serializers.UUIDField()
+    created_at = serializers.DateTimeField()
+    last_used_at = serializers.DateTimeField()
+    ip = serializers.IPAddressField(allow_null=True)
+    user_agent = serializers.CharField()
+    method = serializers.CharField()
+    current = serializers.SerializerMethodField()
+
+    def get_current(self, session) -> bool:
+        return str(session.pk) == self.context.get("current_session")
+
+
+class LogoutAllOutputSerializer(serializers.Serializer):
+    ended = serializers.IntegerField()

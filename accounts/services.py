@@ -2,10 +2,11 @@
 
 import hashlib
 import time
+from datetime import timedelta
 
 from django.contrib.auth import authenticate
+from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import connection, transaction
-from django.db.models import F
 from django.utils import timezone
 from django_ratelimit.core import is_ratelimited
 from rest_framework_simplejwt.exceptions import TokenError
@@ -13,18 +14,19 @@ from rest_framework_simplejwt.token_blacklist.models import BlacklistedToken, Ou
 from rest_framework_simplejwt.tokens import RefreshToken
 
 from accounts.catalog import ALL_CODES
-from accounts.models import LoginAccountCounter, Role, RoleMembership, User
-from accounts.password_policy import store_password, validate_new_password
+from accounts.models import LoginAccountCounter, LoginSession, Role, RoleMembership, SecurityPolicy, User
+from accounts.password_policy import policy_for, store_password, validate_new_password
 from accounts.privileges import (
     check_codes_grantable,
     check_flags_change,
     check_role_codes_change,
     check_roles_grantable,
 )
-from accounts.tokens import tokens_for
+from accounts.sessions import revoke_access_tokens, revoke_sessions, session_rotate, session_start
+from accounts.tokens import SESSION_CLAIM
 from auditlogs.services import audit_record, delete_audited, model_changes, save_audited
 from core import events
-from core.exceptions import Conflict, NotAuthenticated, RateLimited, ValidationFailed
+from core.exceptions import ApplicationError, Conflict, NotAuthenticated, RateLimited, ValidationFailed
 
 USER_FIELDS = ["email", "first_name", "last_name", "department_id", "manager_id", "title", "is_staff", "is_active"]
 ROLE_FIELDS = ["slug", "name", "description", "permissions"]
@@ -81,25 +83,102 @@ def login_counters_prune(*, older_than_seconds: int = 86400) -> int:
     return LoginAccountCounter.objects.filter(window_start__lt=int(time.time()) - older_than_seconds).delete()[0]
 
 
-def login(*, email: str, password: str) -> tuple[User, dict]:
+class AccountLocked(ApplicationError):
+    status_code = 423
+    code = "account_locked"
+
+    def __init__(self, until):
+        super().__init__(
+            f"Too many failed logins: this account is locked until {until:%Y-%m-%d %H:%M:%S} UTC.",
+            details={"locked_until": until.isoformat()},
+        )
+        self.retry_after = max(int((until - timezone.now()).total_seconds()) + 1, 1)
+
+
+def check_not_locked(user: User | None) -> None:
+    """Refuse a login while the account's lockout lasts (whatever the password: a right guess
+    during the lockout must not be told apart from a wrong one)."""
+    if user is not None and user.locked_until is not None and user.locked_until > timezone.now():
+        raise AccountLocked(user.locked_until)
+
+
+def _count_failure(user: User) -> None:
+    """One more failed login in a row; at the policy's threshold the account locks for a while."""
+    policy = policy_for(user.organization_id)
+    locked = User.objects.select_for_update().get(pk=user.pk)
+    locked.failed_logins += 1
+    if policy.lockout_threshold and locked.failed_logins >= policy.lockout_threshold:
+        locked.locked_until = timezone.now() + timedelta(minutes=policy.lockout_minutes)
+        locked.failed_logins = 0
+        audit_record(
+            action="auth.locked",
+            actor=None,
+            organization=user.organization_id,
+            target=user,
+            changes={"locked_until": [None, locked.locked_until.isoformat()]},
+        )
+    locked.save(update_fields=["failed_logins", "locked_until"])
+
+
+def login_failed(*, email: str, known: User | None, reason: str = "password") -> None:
+    with transaction.atomic():
+        if known is not None and known.is_active and reason == "password":
+            _count_failure(known)
+        audit_record(
+            action="user.login_failed",
+            actor=None,
+            organization=known.organization_id if known else None,
+            target=known,
+            target_type="accounts.user",
+            target_repr=email[:300],
+            changes={"reason": [None, reason]} if reason != "password" else None,
+        )
+
+
+def check_password_login(*, email: str, password: str) -> User:
+    """The user whose e-mail and password these are (active, not locked), or the refusal."""
+    known = User.objects.filter(email__iexact=email.strip()).first()
+    try:
+        check_not_locked(known)
+    except AccountLocked:
+        login_failed(email=email, known=known, reason="locked")
+        raise
     user = authenticate(username=email.strip().lower(), password=password)
     if user is None or not user.is_active:
-        known = User.objects.filter(email__iexact=email.strip()).first()
-        with transaction.atomic():
-            audit_record(
-                action="user.login_failed",
-                actor=None,
-                organization=known.organization_id if known else None,
-                target=known,
-                target_type="accounts.user",
-                target_repr=email[:300],
-            )
+        login_failed(email=email, known=known)
         raise NotAuthenticated("Invalid email or password.", code="invalid_credentials")
+    return user
+
+
+def login_complete(*, user: User, method: str = "password") -> dict:
+    """Start a session for a user who proved who they are: the token pair, audited ``user.login``."""
     with transaction.atomic():
-        tokens = tokens_for(user)
-        User.objects.filter(pk=user.pk).update(last_login=timezone.now())
-        audit_record(action="user.login", actor=user, target=user)
-    return user, tokens
+        tokens = session_start(user=user, method=method)
+        User.objects.filter(pk=user.pk).update(last_login=timezone.now(), failed_logins=0, locked_until=None)
+        audit_record(action="user.login", actor=user, target=user, changes={"method": [None, method]})
+    return tokens
+
+
+def login(*, email: str, password: str) -> tuple[User, dict]:
+    user = check_password_login(email=email, password=password)
+    return user, login_complete(user=user)
+
+
+def user_unlock(*, actor: User | None, user: User) -> User:
+    """An administrator lifts a lockout (the admin's "Unlock" action)."""
+    with transaction.atomic():
+        locked = User.objects.select_for_update().get(pk=user.pk)
+        was = locked.locked_until
+        locked.locked_until, locked.failed_logins = None, 0
+        locked.save(update_fields=["locked_until", "failed_logins"])
+        audit_record(
+            action="auth.unlocked",
+            actor=actor,
+            organization=user.organization_id,
+            target=user,
+            changes={"locked_until": [was.isoformat() if was else None, None]},
+        )
+    return locked
 
 
 def _blacklist_locked(jti: str) -> OutstandingToken:
@@ -121,7 +200,7 @@ def refresh_tokens(*, refresh: str) -> dict:
         outstanding = _blacklist_locked(token["jti"])
         user = User.objects.filter(pk=token.get("user_id"), is_active=True).first()
         if user is not None and outstanding.user_id == user.pk:
-            return tokens_for(user)
+            return session_rotate(user=user, session_id=token.get(SESSION_CLAIM))
     # Refused, and the presented token stays blacklisted (committed above): a later
     # reactivation does not bring an old session back.
     raise NotAuthenticated("User not found or inactive.", code="user_inactive")
@@ -136,25 +215,10 @@ def logout(*, user: User, refresh: str) -> None:
         raise ValidationFailed(details={"refresh": ["This token belongs to another user."]})
     with transaction.atomic():
         _blacklist_locked(token["jti"])
+        if token.get(SESSION_CLAIM):
+            LoginSession.objects.filter(pk=token[SESSION_CLAIM], user=user).update(ended_at=timezone.now())
         revoke_access_tokens(user=user)
         audit_record(action="user.logout", actor=user, target=user)
-
-
-def revoke_access_tokens(*, user: User) -> None:
-    """Every access token issued to ``user`` so far stops working (accounts/tokens.py)."""
-    User.objects.filter(pk=user.pk).update(token_version=F("token_version") + 1)
-    user.refresh_from_db(fields=["token_version"])
-
-
-def _revoke_all_refresh_tokens(user: User) -> None:
-    live = OutstandingToken.objects.filter(user=user).exclude(blacklistedtoken__isnull=False)
-    BlacklistedToken.objects.bulk_create([BlacklistedToken(token=t) for t in live], ignore_conflicts=True)
-
-
-def revoke_sessions(*, user: User) -> None:
-    """Every token of ``user``, refresh and access: after a password change or a deactivation."""
-    _revoke_all_refresh_tokens(user)
-    revoke_access_tokens(user=user)
 
 
 def password_change(*, user: User, old_password: str, new_password: str) -> None:
@@ -433,3 +497,32 @@ def role_member_remove(*, actor: User | None, role: Role, user: User) -> None:
                 target=role,
                 changes={"user": [user.email, None]},
             )
+
+
+# --- Security policy ----------------------------------------------------------------
+
+POLICY_FIELDS = [
+    "password_min_length",
+    "password_check_common",
+    "password_history",
+    "lockout_threshold",
+    "lockout_minutes",
+    "require_2fa",
+]
+
+
+def security_policy_update(*, actor: User | None, organization, **fields) -> SecurityPolicy:
+    """Create or change the organization's security policy (audited ``auth.policy_updated``)."""
+    unknown = set(fields) - set(POLICY_FIELDS)
+    if unknown:
+        raise ValidationFailed(details={name: ["This field cannot be changed here."] for name in unknown})
+    org_id = getattr(organization, "pk", organization)
+    with transaction.atomic():
+        policy, _created = SecurityPolicy.objects.select_for_update().get_or_create(organization_id=org_id)
+        candidate = SecurityPolicy(**{**{name: getattr(policy, name) for name in POLICY_FIELDS}, **fields})
+        try:
+            candidate.clean_fields(exclude=["organization"])
+        except DjangoValidationError as exc:
+            raise ValidationFailed(details=exc.message_dict) from None
+        save_audited(actor=actor, instance=policy, fields=fields, tracked=POLICY_FIELDS, action="auth.policy_updated")
+    return policy

@@ -17,17 +17,22 @@ from rest_framework_simplejwt.tokens import RefreshToken
 from rest_framework_simplejwt.utils import datetime_from_epoch
 
 TOKEN_VERSION_CLAIM = "tv"
+SESSION_CLAIM = "sid"  # the LoginSession the token belongs to (copied into its access tokens)
 
 
-def tokens_for(user) -> dict:
+def tokens_for(user, session=None) -> dict:
     """A fresh refresh/access pair for ``user`` carrying its current token version.
 
-    ``RefreshToken.for_user`` records the outstanding token before a claim can be added, so the
+    With ``session`` (a ``LoginSession``) the tokens carry its id and the session learns its new
+    refresh token. ``RefreshToken.for_user`` records the outstanding token before a claim can be added, so the
     refresh is built here with every claim first and then recorded, as ``for_user`` does.
     """
     refresh = RefreshToken()
     refresh[api_settings.USER_ID_CLAIM] = str(getattr(user, api_settings.USER_ID_FIELD))
     refresh[TOKEN_VERSION_CLAIM] = user.token_version
+    if session is not None:
+        refresh[SESSION_CLAIM] = str(session.pk)
+        session.refresh_jti = refresh[api_settings.JTI_CLAIM]  # the caller saves the session
     OutstandingToken.objects.create(
         user=user,
         jti=refresh[api_settings.JTI_CLAIM],

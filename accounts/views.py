@@ -5,19 +5,20 @@ from django.db.models import Prefetch
 from django.shortcuts import get_object_or_404
 from django_ratelimit.core import is_ratelimited
 from drf_spectacular.utils import extend_schema
-from rest_framework import status, viewsets
+from rest_framework import generics, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.permissions import AllowAny, IsAuthenticated
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from accounts import password_reset, selectors, services
+from accounts import password_reset, selectors, services, sessions
 from accounts.catalog import ROLES_MANAGE, USERS_MANAGE
 from accounts.filters import UserFilter
 from accounts.models import RoleMembership, User
 from accounts.serializers import (
     LoginInputSerializer,
     LoginOutputSerializer,
+    LogoutAllOutputSerializer,
     MeSerializer,
     PasswordChangeSerializer,
     PasswordResetConfirmSerializer,
@@ -26,11 +27,13 @@ from accounts.serializers import (
     RoleMemberInputSerializer,
     RoleMemberSerializer,
     RoleSerializer,
+    SessionSerializer,
     TokenPairSerializer,
     UserCreateSerializer,
     UserSerializer,
     UserUpdateSerializer,
 )
+from accounts.tokens import SESSION_CLAIM
 from core.api import OrgScopedViewMixin
 from core.exceptions import RateLimited
 
@@ -73,6 +76,43 @@ class LogoutView(APIView):
         data = RefreshInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         services.logout(user=request.user, refresh=data.validated_data["refresh"])
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class LogoutAllView(APIView):
+    """End every session of the caller (this one included)."""
+
+    permission_classes = [IsAuthenticated]
+
+    @extend_schema(request=None, responses={200: LogoutAllOutputSerializer})
+    def post(self, request):
+        return Response({"ended": sessions.logout_all(user=request.user)})
+
+
+def _current_session(request) -> str | None:
+    token = getattr(request, "auth", None)
+    return str(token.get(SESSION_CLAIM)) if token is not None and token.get(SESSION_CLAIM) else None
+
+
+class SessionListView(OrgScopedViewMixin, generics.ListAPIView):
+    """The caller's active sessions (one per login on a device), the current one marked."""
+
+    serializer_class = SessionSerializer
+    filter_backends: list = []
+
+    def get_queryset(self):
+        return selectors.active_sessions(organization=self.organization, user=self.request.user)
+
+    def get_serializer_context(self):
+        return {**super().get_serializer_context(), "current_session": _current_session(self.request)}
+
+
+class SessionEndView(APIView):
+    permission_classes = [IsAuthenticated]
+
+    @extend_schema(request=None, responses={204: None})
+    def delete(self, request, pk):
+        sessions.session_end(user=request.user, session_id=pk)
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 

@@ -122,7 +122,7 @@ def api_exception_handler(exc, context):
     """DRF ``EXCEPTION_HANDLER``: every error leaves as the envelope."""
     headers = {}
     if isinstance(exc, ApplicationError):
-        if isinstance(exc, RateLimited):
+        if getattr(exc, "retry_after", None):  # RateLimited, accounts' AccountLocked
             headers["Retry-After"] = str(exc.retry_after)
         return Response(error_body(exc.code, exc.message, exc.details), status=exc.status_code, headers=headers)
     if isinstance(exc, Http404):

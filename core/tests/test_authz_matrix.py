@@ -83,6 +83,12 @@ MATRIX = {
         "expect": expect(204),
         "body": lambda w, a: {"old_password": w.passwords[a], "new_password": "Brand-New-Pass-2031"},
     },
+    ("POST", "auth/logout/all/"): {"expect": expect(200)},
+    ("GET", "auth/sessions/"): {"expect": expect(200)},
+    ("DELETE", "auth/sessions/{pk}/"): {
+        "expect": expect(404),  # nobody's session: another user's id is the same 404
+        "kw": lambda w: {"pk": "00000000-0000-4000-8000-000000000001"},
+    },
     ("POST", "auth/password/reset/"): {
         "expect": expect(202, anon=202),
         "body": lambda w, a: {"email": w.users[a].email if a != "anon" else "nobody@x.test"},
