@@ -222,3 +222,18 @@ def attachment_add(*, actor, request_id, file) -> Attachment:
             attachment.file.delete(save=False)
             raise
     return attachment
+
+
+def requests_export_record(*, actor, fmt: str, filters: dict) -> None:
+    """``requests.exported``: who exported which requests, and how. Committed before the stream starts."""
+    from auditlogs.services import audit_record
+
+    with transaction.atomic():
+        audit_record(
+            action="requests.exported",
+            actor=actor,
+            organization=actor.organization,
+            target_type="requests.request",
+            target_repr=f"request export ({fmt})",
+            changes={"format": fmt, "filters": {k: v for k, v in filters.items() if v not in (None, "", [])}},
+        )

@@ -1,4 +1,5 @@
-from django.http import FileResponse
+from django.http import FileResponse, StreamingHttpResponse
+from django.utils import timezone
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import mixins, viewsets
@@ -9,13 +10,15 @@ from rest_framework.response import Response
 
 from accounts.catalog import REQUESTS_CREATE
 from approvals.lifecycle import services as lifecycle
+from auditlogs.export import aiter_sync
+from auditlogs.views import FirstRendererNegotiation
 from core.api import OrgScopedViewMixin
 from core.exceptions import NotFound, ValidationFailed
-from core.filters import FilterBackend
+from core.filters import FilterBackend, query_params
 from core.idempotency import idempotent
 from core.parsers import BoundedJSONParser
-from requests import selectors, services
-from requests.filters import RequestFilter
+from requests import export, selectors, services
+from requests.filters import ExportParams, RequestFilter
 from requests.models import Attachment
 from requests.route_preview import route_preview
 from requests.serializers import (
@@ -58,6 +61,26 @@ class RequestViewSet(OrgScopedViewMixin, mixins.ListModelMixin, viewsets.Generic
     @extend_schema(responses={200: RequestListSerializer(many=True)})
     def list(self, request, *args, **kwargs):
         return super().list(request, *args, **kwargs)
+
+    @extend_schema(
+        parameters=[OpenApiParameter("format", str, enum=sorted(export.FORMATS), required=True)],
+        responses={(200, "text/csv"): OpenApiTypes.STR, (200, export.FORMATS["xlsx"]): OpenApiTypes.BINARY},
+    )
+    @action(detail=False, methods=["get"], content_negotiation_class=FirstRendererNegotiation)
+    def export(self, request):
+        """The list (same filters, what the caller may see) as CSV or XLSX, streamed; audited."""
+        fmt = query_params(ExportParams, request)["format"]
+        queryset = self.filter_queryset(self.get_queryset())  # validates the filters (400)
+        filters = {k: v for k, v in request.query_params.items() if k in RequestFilter.base_filters}
+        services.requests_export_record(actor=request.user, fmt=fmt, filters=filters)
+        make = export.iter_csv if fmt == "csv" else export.iter_xlsx
+        chunks = make(queryset, organization=self.organization)
+        is_asgi = hasattr(request._request, "scope")
+        response = StreamingHttpResponse(aiter_sync(chunks) if is_asgi else chunks, content_type=export.FORMATS[fmt])
+        stamp = timezone.now().strftime("%Y%m%dT%H%M%SZ")
+        response["Content-Disposition"] = f'attachment; filename="requests-{self.organization.slug}-{stamp}.{fmt}"'
+        response["Cache-Control"] = "no-store"
+        return response
 
     @extend_schema(responses={200: RequestDetailSerializer})
     def retrieve(self, request, pk=None):

@@ -411,6 +411,7 @@ MATRIX = {
     },
     # --- audit log ---------------------------------------------------------------------------------------
     ("GET", "audit-logs/"): {"expect": only({"auditor": 200, "admin": 200}, foreign=200)},
+    ("GET", "requests/export/"): {"expect": expect(200), "query": "?format=csv"},  # what each may see
     ("GET", "audit-logs/export/"): {
         "expect": only({"auditor": 200, "admin": 200}, foreign=200),
         "query": "?format=jsonl",
