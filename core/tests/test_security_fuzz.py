@@ -45,10 +45,12 @@ def test_fuzz_api_with_schemathesis(tmp_path):
         "FUZZ_REDIS_BASE": settings.REDIS_URL.rsplit("/", 1)[0],
         "FUZZ_REDIS_DB": settings.REDIS_URL.rsplit("/", 1)[1] or "0",
         "TEST_REDIS_PREFIX": f"{settings.TEST_REDIS_PREFIX}:fuzz",
-        # 60 s of schemathesis (the whole test was 151 s): the schema's boundary values (coverage
-        # phase) and generated cases (fuzzing phase, two thirds with a hostile value) for every operation.
-        "FUZZ_MAX_TIME": os.environ.get("FUZZ_MAX_TIME", "60"),
-        "FUZZ_PHASES": os.environ.get("FUZZ_PHASES", "coverage,fuzzing"),
+        # 45 s of schemathesis (the test was 151 s): the schema's examples, then the fuzzing phase,
+        # where two thirds of the cases carry a hostile value (963 cases, 643 hostile, 84 s measured). The
+        # coverage phase (boundary values of the schema) runs with the script's defaults
+        # (`bash scripts/fuzz.sh`: every phase, 150 s).
+        "FUZZ_MAX_TIME": os.environ.get("FUZZ_MAX_TIME", "45"),
+        "FUZZ_PHASES": os.environ.get("FUZZ_PHASES", "examples,fuzzing"),
         "FUZZ_OUT": str(tmp_path / "fuzz"),
     }
     try:
@@ -64,7 +66,7 @@ def test_fuzz_api_with_schemathesis(tmp_path):
     print(f"fuzz: {cases} cases, {hostile} hostile")  # the figures for the closing note (pytest -s)
     assert cases >= 300, output[-3000:]
     kinds = set((tmp_path / "fuzz" / "hostile.log").read_text().split())
-    assert hostile >= 50 and kinds == {"body", "query", "path"}, (hostile, kinds)
+    assert hostile >= 100 and kinds == {"body", "query", "path"}, (hostile, kinds)
 
     server_log = (tmp_path / "fuzz" / "server.log").read_text()
     assert "Internal Server Error" not in server_log, server_log[-5000:]
