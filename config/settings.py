@@ -279,6 +279,11 @@ TIME_ZONE = "UTC"
 USE_I18N = True
 USE_TZ = True
 SITE_URL = env_str("SITE_URL", "http://127.0.0.1:8000")  # base of e-mail links; `make run` sets its own address
+# Signed approve/reject links in task e-mails (approvals/action_links.py): valid until the task's due
+# time + the grace, at most the maximum after they were sent; uses per client address per minute.
+ACTION_LINK_GRACE_DAYS = env_int("ACTION_LINK_GRACE_DAYS", 7)
+ACTION_LINK_MAX_DAYS = env_int("ACTION_LINK_MAX_DAYS", 30)
+ACTION_LINK_RATE_PER_IP = env_str("ACTION_LINK_RATE_PER_IP", "30/m")
 
 # --- E-mail ---------------------------------------------------------------------
 EMAIL_URL = env_str("EMAIL_URL", "")

@@ -4,6 +4,7 @@ from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView
 
 from accounts.pages import password_reset_page
+from approvals.action_pages import act_page
 from approvals.admin_reports import reports_view
 from core import views as core_views
 from core.api_docs import RedocView, SwaggerView
@@ -15,6 +16,7 @@ urlpatterns = [
     path("metrics", core_views.metrics, name="metrics"),
     path("api/v1/", include("config.api_urls")),
     path("account/password/reset/<str:uidb64>/<str:token>/", password_reset_page, name="password-reset-page"),
+    path("act/<str:token>/", act_page, name="action-link"),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SwaggerView.as_view(url_name="schema"), name="swagger-ui"),
     path("api/redoc/", RedocView.as_view(url_name="schema"), name="redoc"),

@@ -23,7 +23,8 @@ def build_message(delivery: EmailDelivery) -> EmailMultiAlternatives:
         "notification": notification,
         "recipient": notification.recipient,
         "request": notification.request,
-        "request_url": request_url(notification),
+        # a task e-mail's button opens the signed page where the assignee decides (approvals/action_links.py)
+        "request_url": (notification.data or {}).get("action_url") or request_url(notification),
         "site_url": settings.SITE_URL.rstrip("/"),
         "preferences_url": f"{settings.SITE_URL.rstrip('/')}/api/v1/notifications/preferences/",
     }

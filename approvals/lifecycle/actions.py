@@ -98,6 +98,7 @@ def _record_decision(
     on_behalf_of=None,
     system: bool = False,
     batch: WriteBatch | None = None,
+    via: str | None = None,
 ) -> None:
     """Settle the task when ``settle`` says so, audit the decision, move the request on.
 
@@ -121,6 +122,7 @@ def _record_decision(
                 "system": system,
                 "status": [before, task.status],
                 "outcome": task.outcome_reason,
+                **({"via": via} if via else {}),
             },
         )
     )
@@ -138,6 +140,7 @@ def do_decide(
     value: str,
     comment: str,
     outbox: ev.Outbox,
+    via: str | None = None,
 ) -> ApprovalTask:
     """Record ``actor``'s decision on their ``assignment`` (or, through ``delegation``, in the delegator's
     place); the task settles when its mode says so. Returns the task as changed."""
@@ -172,6 +175,7 @@ def do_decide(
         settle=engine.task_outcome(task),
         on_behalf_of=assignment.on_behalf_of_id,
         batch=batch,
+        via=via,
     )
     return task
 

@@ -20,6 +20,7 @@ from django.core.serializers.json import DjangoJSONEncoder
 from django.utils import timezone
 
 from approvals import routing
+from approvals.action_links import action_url
 from approvals.lifecycle import events as ev
 from approvals.lifecycle.transitions import check_request, check_task
 from approvals.models import ApprovalTask, Assignment, Decision, TaskStatus
@@ -124,7 +125,7 @@ def add_assignments(
         Assignment.objects.bulk_create(assignments)
     else:
         batch.insert(assignments)
-    for approver in approvers:
+    for approver, assignment in zip(approvers, assignments, strict=True):
         acting = f" (acting for {approver.on_behalf_of.email})" if approver.on_behalf_of else ""
         outbox.emit(
             ev.TaskAssigned(
@@ -137,7 +138,8 @@ def add_assignments(
                     "reason": approver.reason,
                 },
                 request=request,
-                data={"task": str(task.pk)},
+                # the e-mail's button: the signed page where this assignee decides (issue 16.1)
+                data={"task": str(task.pk), "action_url": action_url(assignment, task)},
             ),
             ev.Notice(approver.user, {"step": task.step.name, "message": request.title + acting}),
         )

@@ -82,8 +82,10 @@ def request_resubmit(*, actor, request_id, data: dict | None = None, title: str 
 # --- tasks -----------------------------------------------------------------------------------
 
 
-def task_decide(*, actor, task_id, decision: str, comment: str = "") -> ApprovalTask:
-    """Record ``actor``'s decision on a task: their own place on it, or a delegator's."""
+def task_decide(*, actor, task_id, decision: str, comment: str = "", via: str | None = None) -> ApprovalTask:
+    """Record ``actor``'s decision on a task: their own place on it, or a delegator's.
+
+    ``via`` names a channel other than the API (``email_link``) in the decision's audit row."""
     value, comment = checks.check_decision(decision, comment)
     outbox = Outbox(actor=actor)
     with transaction.atomic():
@@ -110,6 +112,7 @@ def task_decide(*, actor, task_id, decision: str, comment: str = "") -> Approval
             value=value,
             comment=comment,
             outbox=outbox,
+            via=via,
         )
         outbox.flush()
     return task  # as committed: its assignments and request were updated in place
