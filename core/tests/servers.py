@@ -18,6 +18,7 @@ from django.db import connection
 
 ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
+GUNICORN_ARGV = [str(BIN / "gunicorn"), "config.wsgi:application", "-c", "config/gunicorn.conf.py"]
 
 
 def free_port() -> int:
@@ -61,6 +62,42 @@ def wait_http(url: str, timeout: float = 120, proc: subprocess.Popen | None = No
         time.sleep(0.2)
 
 
+def daphne_argv(port: int) -> list[str]:
+    return [str(BIN / "daphne"), "-b", "127.0.0.1", "-p", str(port), "config.asgi:application"]
+
+
+def start_server(argv: list[str], env: dict) -> subprocess.Popen:
+    """A server process run from the repository; its stderr is kept for ``wait_http``'s error."""
+    return subprocess.Popen(argv, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+
+
+def stop(*procs: subprocess.Popen, timeout: float = 10) -> None:
+    """SIGTERM to all, then SIGKILL to any still running ``timeout`` seconds later."""
+    for proc in procs:
+        proc.terminate()
+    for proc in procs:
+        try:
+            proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+def celery_worker(tmp_path: Path, *, pool: tuple[str, ...] = ("-P", "solo"), **env) -> subprocess.Popen:
+    """A Celery worker on the test session's broker and database (``notifications.tests.worker_settings``:
+    e-mails written as files in ``tmp_path``); its log, stdout and stderr together, is ``proc.stdout``."""
+    return subprocess.Popen(
+        [str(BIN / "celery"), "-A", "config", "worker", *pool, "--loglevel=INFO", "--without-heartbeat",
+         "--without-mingle", "--without-gossip"],
+        cwd=ROOT,
+        env=server_env(DJANGO_SETTINGS_MODULE="notifications.tests.worker_settings", TEST_EMAIL_FILE_PATH=tmp_path,
+                       **env),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )  # fmt: skip
+
+
 @contextlib.contextmanager
 def daphne_servers(count: int, **env):
     """``count`` daphne processes on free ports with the same environment; yields their base URLs."""
@@ -68,29 +105,13 @@ def daphne_servers(count: int, **env):
     try:
         for _ in range(count):
             port = free_port()
-            procs.append(
-                subprocess.Popen(
-                    [str(BIN / "daphne"), "-b", "127.0.0.1", "-p", str(port), "config.asgi:application"],
-                    cwd=ROOT,
-                    env=server_env(**env),
-                    stdout=subprocess.DEVNULL,
-                    stderr=subprocess.PIPE,
-                    text=True,
-                )
-            )
+            procs.append(start_server(daphne_argv(port), server_env(**env)))
             bases.append(f"http://127.0.0.1:{port}")
         for proc, base in zip(procs, bases, strict=True):
             wait_http(f"{base}/health/live/", proc=proc)
         yield bases
     finally:
-        for proc in procs:
-            proc.terminate()
-        for proc in procs:
-            try:
-                proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+        stop(*procs)
 
 
 @contextlib.contextmanager
@@ -105,35 +126,19 @@ def production_servers(*, web: int = 1, ws: int = 1, **env):
             for _ in range(count):
                 port = free_port()
                 if kind == "web":
-                    argv = [str(BIN / "gunicorn"), "config.wsgi:application", "-c", "config/gunicorn.conf.py"]
+                    argv = GUNICORN_ARGV
                     extra = {"WEB_BIND": f"127.0.0.1:{port}", "WEB_CONCURRENCY": 2, "WEB_THREADS": 2}
                 else:
                     argv = [str(BIN / "uvicorn"), "config.asgi:application", "--host", "127.0.0.1", "--port",
                             str(port), "--ws", "websockets", "--no-access-log"]  # fmt: skip
                     extra = {}
-                procs.append(
-                    subprocess.Popen(
-                        argv,
-                        cwd=ROOT,
-                        env=server_env(**extra, **env),
-                        stdout=subprocess.DEVNULL,
-                        stderr=subprocess.PIPE,
-                        text=True,
-                    )
-                )
+                procs.append(start_server(argv, server_env(**extra, **env)))
                 bases[kind].append(f"http://127.0.0.1:{port}")
         for proc, base in zip(procs, bases["web"] + bases["ws"], strict=True):
             wait_http(f"{base}/health/live/", proc=proc)
         yield bases
     finally:
-        for proc in procs:
-            proc.terminate()
-        for proc in procs:
-            try:
-                proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+        stop(*procs, timeout=20)
 
 
 def redis_server_binary() -> str | None:
@@ -239,25 +244,13 @@ def embedded_server(tmp_path: Path, **extra):
     """
     env = embedded_database(tmp_path, **extra)
     port = free_port()
-    proc = subprocess.Popen(
-        [str(BIN / "daphne"), "-b", "127.0.0.1", "-p", str(port), "config.asgi:application"],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    proc = start_server(daphne_argv(port), env)
     base = f"http://127.0.0.1:{port}"
     try:
         wait_http(f"{base}/health/live/", proc=proc)
         yield base, env
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        stop(proc)
 
 
 def login(base: str, email: str, password: str = "Demo-Pass-2026") -> dict:

@@ -1,6 +1,5 @@
 """Metrics from real processes: gunicorn with several workers and a prefork Celery worker (multiprocess mode)."""
 
-import subprocess
 import time
 import uuid
 
@@ -9,20 +8,11 @@ import pytest
 from django.conf import settings
 
 from core.tests.metrics_support import parse, value
-from core.tests.servers import BIN, ROOT, free_port, server_env, wait_http
+from core.tests.servers import GUNICORN_ARGV, celery_worker, free_port, server_env, start_server, stop, wait_http
 from notifications.tasks import send_email_delivery
 from notifications.tests.conftest import celery_broker
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
-
-
-def stop(proc: subprocess.Popen) -> None:
-    proc.terminate()
-    try:
-        proc.wait(timeout=20)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait()
 
 
 def test_gunicorn_workers_are_merged_into_one_scrape(tmp_path):
@@ -34,14 +24,7 @@ def test_gunicorn_workers_are_merged_into_one_scrape(tmp_path):
         PROMETHEUS_MULTIPROC_DIR=tmp_path,
         METRICS_TOKEN="",
     )
-    web = subprocess.Popen(
-        [str(BIN / "gunicorn"), "config.wsgi:application", "-c", "config/gunicorn.conf.py"],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    web = start_server(GUNICORN_ARGV, env)
     base = f"http://127.0.0.1:{port}"
     try:
         wait_http(f"{base}/health/live/", proc=web)
@@ -51,7 +34,7 @@ def test_gunicorn_workers_are_merged_into_one_scrape(tmp_path):
         samples = parse(httpx.get(f"{base}/metrics", timeout=10).text)
         forwarded = httpx.get(f"{base}/metrics", headers={"X-Forwarded-For": "203.0.113.9"}, timeout=10)
     finally:
-        stop(web)
+        stop(web, timeout=20)
     route = {"route": "/health/live/", "method": "GET", "status": "200"}
     assert value(samples, "http_requests_total", **route) - value(first, "http_requests_total", **route) == 30
     assert value(samples, "requests", state="pending") == 0  # database gauges in the same scrape
@@ -64,20 +47,9 @@ def test_celery_worker_serves_task_metrics(tmp_path):
     if not settings.REDIS_URL:
         pytest.skip("needs Redis (REDIS_URL) as the Celery broker")
     port = free_port()
-    worker = subprocess.Popen(
-        [str(BIN / "celery"), "-A", "config", "worker", "--concurrency", "2", "--loglevel=INFO",
-         "--without-heartbeat", "--without-mingle", "--without-gossip"],
-        cwd=ROOT,
-        env=server_env(
-            DJANGO_SETTINGS_MODULE="notifications.tests.worker_settings",
-            TEST_EMAIL_FILE_PATH=tmp_path,
-            CELERY_METRICS_PORT=port,
-            METRICS_TOKEN="worker-scrape-token",
-        ),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )  # fmt: skip
+    worker = celery_worker(
+        tmp_path, pool=("--concurrency", "2"), CELERY_METRICS_PORT=port, METRICS_TOKEN="worker-scrape-token"
+    )
     url = f"http://127.0.0.1:{port}/metrics"
     auth = {"Authorization": "Bearer worker-scrape-token"}
     name = {"task": send_email_delivery.name}
@@ -102,7 +74,7 @@ def test_celery_worker_serves_task_metrics(tmp_path):
             assert worker.poll() is None and time.monotonic() < deadline, "tasks were not counted"
             time.sleep(0.3)
     finally:
-        stop(worker)
+        stop(worker, timeout=20)
         output = worker.stdout.read()
     assert value(samples, "celery_task_duration_seconds_count", **name) == 3, output
     assert value(samples, "celery_tasks_total", state="failure", **name) == 0

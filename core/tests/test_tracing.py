@@ -13,7 +13,7 @@ from opentelemetry.trace import SpanKind
 
 from core import tracing
 from core.testing import api_client, make_user
-from core.tests.servers import BIN, ROOT, server_env
+from core.tests.servers import ROOT, celery_worker, server_env
 from notifications.models import EmailDelivery
 from notifications.tests.conftest import celery_broker
 from requests.tests.factories import make_flow, user_step
@@ -83,21 +83,12 @@ def test_the_trace_continues_from_the_request_into_the_celery_task(org, spans, t
     requester = make_user(org, "req-trace@acme-test.test", roles=["requester"])
     approver = make_user(org, "approver-trace@acme-test.test", roles=["requester"])
     version = make_flow(org, [user_step(1, "Approve", approver)])
-    worker = subprocess.Popen(
-        [str(BIN / "celery"), "-A", "config", "worker", "-P", "solo", "--loglevel=INFO", "--without-heartbeat",
-         "--without-mingle", "--without-gossip"],
-        cwd=ROOT,
-        env=server_env(
-            DJANGO_SETTINGS_MODULE="notifications.tests.worker_settings",
-            TEST_EMAIL_FILE_PATH=tmp_path,
-            OTEL_TRACES_EXPORTER="console",
-            OTEL_SERVICE_NAME="workflow-worker-test",
-            OTEL_BSP_SCHEDULE_DELAY=100,
-        ),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )  # fmt: skip
+    worker = celery_worker(
+        tmp_path,
+        OTEL_TRACES_EXPORTER="console",
+        OTEL_SERVICE_NAME="workflow-worker-test",
+        OTEL_BSP_SCHEDULE_DELAY=100,
+    )
     try:
         with celery_broker(settings.REDIS_URL):
             created = api_client(requester).post(

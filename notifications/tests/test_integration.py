@@ -2,7 +2,6 @@
 
 import email
 import json
-import subprocess
 import time
 from pathlib import Path
 
@@ -15,7 +14,7 @@ from websockets.sync.client import connect
 
 from approvals.models import ApprovalTask
 from core.testing import api_client
-from core.tests.servers import BIN, ROOT, RedisProcess, daphne_servers, redis_server_binary, server_env
+from core.tests.servers import RedisProcess, celery_worker, daphne_servers, redis_server_binary
 from notifications.models import EmailDelivery, Kind
 from notifications.tasks import send_email_delivery
 from notifications.tests.conftest import access_token, celery_broker, make_notification
@@ -53,15 +52,7 @@ def read_messages(directory: Path) -> list:
 
 
 def test_celery_worker_sends_the_email_once(alice, redis_url, tmp_path):
-    worker = subprocess.Popen(
-        [str(BIN / "celery"), "-A", "config", "worker", "-P", "solo", "--loglevel=INFO", "--without-heartbeat",
-         "--without-mingle", "--without-gossip"],
-        cwd=ROOT,
-        env=server_env(DJANGO_SETTINGS_MODULE="notifications.tests.worker_settings", TEST_EMAIL_FILE_PATH=tmp_path),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )  # fmt: skip
+    worker = celery_worker(tmp_path)
     try:
         with celery_broker(redis_url):
             started = time.monotonic()

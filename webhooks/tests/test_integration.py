@@ -2,7 +2,6 @@
 
 import os
 import signal
-import subprocess
 import time
 
 import pytest
@@ -10,7 +9,7 @@ from django.conf import settings
 from django.db import transaction
 from standardwebhooks import Webhook
 
-from core.tests.servers import BIN, ROOT, server_env
+from core.tests.servers import celery_worker
 from notifications.tests.conftest import celery_broker
 from webhooks import services
 from webhooks.models import WebhookDelivery
@@ -26,22 +25,13 @@ def redis_url():
 
 
 def start_worker(tmp_path):
-    return subprocess.Popen(
-        [str(BIN / "celery"), "-A", "config", "worker", "-P", "solo", "--loglevel=INFO", "--without-heartbeat",
-         "--without-mingle", "--without-gossip"],
-        cwd=ROOT,
-        env=server_env(
-            DJANGO_SETTINGS_MODULE="notifications.tests.worker_settings",
-            TEST_EMAIL_FILE_PATH=tmp_path,
-            WEBHOOK_ALLOWED_PRIVATE_NETWORKS="127.0.0.1",
-            WEBHOOK_REQUIRE_HTTPS="false",
-            WEBHOOK_RETRY_BACKOFF_SECONDS=1,
-            WEBHOOK_TIMEOUT_SECONDS=3,
-        ),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )  # fmt: skip
+    return celery_worker(
+        tmp_path,
+        WEBHOOK_ALLOWED_PRIVATE_NETWORKS="127.0.0.1",
+        WEBHOOK_REQUIRE_HTTPS="false",
+        WEBHOOK_RETRY_BACKOFF_SECONDS=1,
+        WEBHOOK_TIMEOUT_SECONDS=3,
+    )
 
 
 def stop(worker) -> str:
