@@ -17,6 +17,7 @@ import time
 from collections.abc import Callable
 
 from django.conf import settings
+from django.db.models import Count, Min, QuerySet
 from django.utils import timezone
 from django.utils.module_loading import autodiscover_modules
 from prometheus_client.core import GaugeMetricFamily
@@ -34,6 +35,21 @@ def database_gauges(function: GaugeFunction) -> GaugeFunction:
     if function not in _gauges:
         _gauges.append(function)
     return function
+
+
+def backlog_gauges(
+    rows: QuerySet, *, now: dt.datetime, pending: str, failed: str, name: str, help: str, age_name: str, age_help: str
+) -> list[GaugeMetricFamily]:
+    """An outbox's backlog: ``name`` counts the ``pending`` and ``failed`` rows by status (0 for a status
+    with none), ``age_name`` the age in seconds of the oldest pending row by ``created_at`` (0: none)."""
+    counts = dict(rows.filter(status__in=[pending, failed]).values_list("status").annotate(n=Count("id")).order_by())
+    by_status = GaugeMetricFamily(name, help, labels=["status"])
+    for status in (pending, failed):
+        by_status.add_metric([status], counts.get(status, 0))
+    oldest = rows.filter(status=pending).aggregate(at=Min("created_at"))["at"]
+    age = GaugeMetricFamily(age_name, age_help)
+    age.add_metric([], (now - oldest).total_seconds() if oldest else 0)
+    return [by_status, age]
 
 
 def _families() -> list[GaugeMetricFamily]:
