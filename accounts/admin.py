@@ -3,22 +3,69 @@ the same privilege checks: a refusal answers 403 and changes nothing)."""
 
 from contextvars import ContextVar
 
+from django import forms
 from django.contrib import admin, messages
+from django.contrib.admin.forms import AdminAuthenticationForm
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
 from django.contrib.auth.forms import AdminPasswordChangeForm, UserChangeForm, UserCreationForm
 from django.contrib.auth.models import Group
 from django.db import transaction
 
-from accounts import services
+from accounts import mfa, services
 from accounts.catalog import ROLES_MANAGE
 from accounts.models import Role, RoleMembership, SecurityPolicy, User
 from accounts.password_policy import validate_new_password
 from core.admin import OrgScopedAdmin, call_service
-from core.exceptions import ValidationFailed
+from core.exceptions import ApplicationError, ValidationFailed
 
 # What the user service changes; e-mail, organization and is_superuser have no service to change them.
 USER_EDITABLE = ["first_name", "last_name", "title", "department", "manager", "is_staff"]
 ROLE_EDITABLE = ["slug", "name", "description", "permissions"]
+
+
+class AdminLoginForm(AdminAuthenticationForm):
+    """The admin's login: the lockout applies, and a user with 2FA on gives a code too. Where the
+    organization requires 2FA of staff, staff without it are refused (they set it up by the API)."""
+
+    otp_code = forms.CharField(
+        label="Two-factor code",
+        required=False,
+        max_length=32,
+        help_text="The 6-digit code of your authenticator app (or a recovery code), if two-factor is on.",
+        widget=forms.TextInput(attrs={"autocomplete": "one-time-code", "inputmode": "numeric"}),
+    )
+
+    def clean(self):
+        email = (self.cleaned_data.get("username") or "").strip()
+        known = User.objects.filter(email__iexact=email).first() if email else None
+        try:
+            services.check_not_locked(known)
+        except ApplicationError as exc:
+            raise forms.ValidationError(exc.message, code="account_locked") from None
+        try:
+            cleaned = super().clean()
+        except forms.ValidationError:
+            services.login_failed(email=email, known=known)  # counts toward the lockout, as the API's
+            raise
+        user = self.get_user()
+        if user is None:
+            return cleaned
+        if mfa.has_2fa(user):
+            try:
+                with transaction.atomic():
+                    mfa.check_code(user=user, code=self.cleaned_data.get("otp_code") or "")
+            except ApplicationError:
+                raise forms.ValidationError(mfa.WRONG_CODE, code="invalid_code") from None
+        elif mfa.must_have_2fa(user):
+            raise forms.ValidationError(
+                "Your organization requires two-factor authentication for the admin: set it up first "
+                "(POST /api/v1/auth/2fa/totp/).",
+                code="mfa_enrolment_required",
+            )
+        return cleaned
+
+
+admin.site.login_form = AdminLoginForm
 
 # Access comes from roles (accounts/catalog.py); Django's groups are not used, so not offered.
 admin.site.unregister(Group)

@@ -255,7 +255,7 @@ class LoginSession(UUIDModel):
     last_used_at = models.DateTimeField(default=timezone.now)
     ip = models.GenericIPAddressField(null=True, blank=True)
     user_agent = models.CharField(max_length=300, blank=True)
-    method = models.CharField(max_length=16, default="password", help_text="password, password+totp, oidc")
+    method = models.CharField(max_length=16, default="password", help_text="password, password+totp, recovery_code")
     refresh_jti = models.CharField(max_length=255, blank=True)
     ended_at = models.DateTimeField(null=True, blank=True)
 
@@ -267,3 +267,34 @@ class LoginSession(UUIDModel):
 
     def __str__(self) -> str:
         return f"{self.user_id} since {self.created_at:%Y-%m-%d %H:%M}"
+
+
+class TOTPDevice(TimeStampedModel):
+    """A user's authenticator app (RFC 6238, 30 s steps, 6 digits). On once ``confirmed_at`` is set.
+
+    ``last_counter`` is the time step of the last code accepted: a code of that step or an earlier
+    one is refused (no replay, also within the drift window).
+    """
+
+    user = models.OneToOneField(User, on_delete=models.CASCADE, related_name="totp_device")
+    secret = models.CharField(max_length=64)
+    confirmed_at = models.DateTimeField(null=True, blank=True)
+    last_counter = models.BigIntegerField(default=-1)
+
+    def __str__(self) -> str:
+        return f"TOTP of {self.user_id} ({'on' if self.confirmed_at else 'enrolling'})"
+
+
+class RecoveryCode(models.Model):
+    """A single-use code for when the authenticator is lost; only its SHA-256 is stored."""
+
+    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="recovery_codes")
+    code_hash = models.CharField(max_length=64)
+    used_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        indexes = [models.Index(fields=["user", "code_hash"])]
+
+    def __str__(self) -> str:
+        return f"recovery code of {self.user_id}"

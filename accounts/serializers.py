@@ -167,3 +167,40 @@ class SessionSerializer(serializers.Serializer):
 
 class LogoutAllOutputSerializer(serializers.Serializer):
     ended = serializers.IntegerField()
+
+
+class LoginAnswerSerializer(serializers.Serializer):
+    """Either the token pair and the user, or (2FA on) the challenge of the second step."""
+
+    access = serializers.CharField(required=False)
+    refresh = serializers.CharField(required=False)
+    user = MeSerializer(required=False)
+    mfa_required = serializers.BooleanField(required=False)
+    mfa_token = serializers.CharField(required=False)
+    mfa_enrolment_required = serializers.BooleanField(
+        required=False, help_text="The organization requires 2FA: these tokens serve auth/ endpoints only."
+    )
+
+
+class SecondFactorSerializer(serializers.Serializer):
+    mfa_token = serializers.CharField(max_length=1000)
+    code = serializers.CharField(max_length=32, help_text="The 6-digit code of the app, or a recovery code.")
+
+
+class TOTPEnrolmentSerializer(serializers.Serializer):
+    secret = serializers.CharField(help_text="Base32, for typing into the app.")
+    otpauth_uri = serializers.CharField()
+    qr_svg = serializers.CharField(help_text="The otpauth URI as a QR code (SVG markup).")
+
+
+class CodeSerializer(serializers.Serializer):
+    code = serializers.CharField(max_length=32)
+
+
+class RecoveryCodesSerializer(serializers.Serializer):
+    recovery_codes = serializers.ListField(child=serializers.CharField(), help_text="Shown once: keep them safe.")
+
+
+class TOTPDisableSerializer(serializers.Serializer):
+    password = serializers.CharField(trim_whitespace=False, max_length=256)
+    code = serializers.CharField(max_length=32)

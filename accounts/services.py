@@ -27,6 +27,7 @@ from accounts.tokens import SESSION_CLAIM
 from auditlogs.services import audit_record, delete_audited, model_changes, save_audited
 from core import events
 from core.exceptions import ApplicationError, Conflict, NotAuthenticated, RateLimited, ValidationFailed
+from core.permissions import MFA_SETUP_CLAIM
 
 USER_FIELDS = ["email", "first_name", "last_name", "department_id", "manager_id", "title", "is_staff", "is_active"]
 ROLE_FIELDS = ["slug", "name", "description", "permissions"]
@@ -150,10 +151,10 @@ def check_password_login(*, email: str, password: str) -> User:
     return user
 
 
-def login_complete(*, user: User, method: str = "password") -> dict:
+def login_complete(*, user: User, method: str = "password", claims: dict | None = None) -> dict:
     """Start a session for a user who proved who they are: the token pair, audited ``user.login``."""
     with transaction.atomic():
-        tokens = session_start(user=user, method=method)
+        tokens = session_start(user=user, method=method, claims=claims)
         User.objects.filter(pk=user.pk).update(last_login=timezone.now(), failed_logins=0, locked_until=None)
         audit_record(action="user.login", actor=user, target=user, changes={"method": [None, method]})
     return tokens
@@ -200,7 +201,8 @@ def refresh_tokens(*, refresh: str) -> dict:
         outstanding = _blacklist_locked(token["jti"])
         user = User.objects.filter(pk=token.get("user_id"), is_active=True).first()
         if user is not None and outstanding.user_id == user.pk:
-            return session_rotate(user=user, session_id=token.get(SESSION_CLAIM))
+            kept = {MFA_SETUP_CLAIM: True} if token.get(MFA_SETUP_CLAIM) else None
+            return session_rotate(user=user, session_id=token.get(SESSION_CLAIM), claims=kept)
     # Refused, and the presented token stays blacklisted (committed above): a later
     # reactivation does not bring an old session back.
     raise NotAuthenticated("User not found or inactive.", code="user_inactive")

@@ -24,23 +24,24 @@ def _client() -> dict:
     return {"ip": ctx.ip or None, "user_agent": (ctx.user_agent or "")[:300]}
 
 
-def session_start(*, user: User, method: str = "password") -> dict:
+def session_start(*, user: User, method: str = "password", claims: dict | None = None) -> dict:
     """A new session and its first token pair; call inside the login's transaction."""
     session = LoginSession(user=user, organization_id=user.organization_id, method=method, **_client())
-    tokens = tokens_for(user, session)
+    tokens = tokens_for(user, session, claims)
     session.save()
     return tokens
 
 
-def session_rotate(*, user: User, session_id) -> dict:
+def session_rotate(*, user: User, session_id, claims: dict | None = None) -> dict:
     """The next token pair of a session (inside the refresh's transaction, after the old token died).
 
-    A token from before sessions existed (no ``sid``) gets a session now.
+    A token from before sessions existed (no ``sid``) gets a session now. ``claims`` are the
+    restrictions the old token carried (they outlive the rotation).
     """
     session = LoginSession.objects.filter(pk=session_id, user=user).first() if session_id else None
     if session is None:
-        return session_start(user=user)
-    tokens = tokens_for(user, session)
+        return session_start(user=user, claims=claims)
+    tokens = tokens_for(user, session, claims)
     for name, value in _client().items():
         setattr(session, name, value)
     session.last_used_at = timezone.now()

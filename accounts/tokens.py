@@ -20,7 +20,7 @@ TOKEN_VERSION_CLAIM = "tv"
 SESSION_CLAIM = "sid"  # the LoginSession the token belongs to (copied into its access tokens)
 
 
-def tokens_for(user, session=None) -> dict:
+def tokens_for(user, session=None, claims: dict | None = None) -> dict:
     """A fresh refresh/access pair for ``user`` carrying its current token version.
 
     With ``session`` (a ``LoginSession``) the tokens carry its id and the session learns its new
@@ -30,6 +30,8 @@ def tokens_for(user, session=None) -> dict:
     refresh = RefreshToken()
     refresh[api_settings.USER_ID_CLAIM] = str(getattr(user, api_settings.USER_ID_FIELD))
     refresh[TOKEN_VERSION_CLAIM] = user.token_version
+    for name, value in (claims or {}).items():
+        refresh[name] = value
     if session is not None:
         refresh[SESSION_CLAIM] = str(session.pk)
         session.refresh_jti = refresh[api_settings.JTI_CLAIM]  # the caller saves the session

@@ -9,6 +9,9 @@ router.register("roles", views.RoleViewSet, basename="role")
 
 urlpatterns = [
     path("auth/login/", views.LoginView.as_view(), name="auth-login"),
+    path("auth/login/2fa/", views.LoginSecondFactorView.as_view(), name="auth-login-2fa"),
+    path("auth/2fa/totp/", views.TOTPView.as_view(), name="auth-2fa-totp"),
+    path("auth/2fa/totp/confirm/", views.TOTPConfirmView.as_view(), name="auth-2fa-totp-confirm"),
     path("auth/refresh/", views.RefreshView.as_view(), name="auth-refresh"),
     path("auth/logout/", views.LogoutView.as_view(), name="auth-logout"),
     path("auth/logout/all/", views.LogoutAllView.as_view(), name="auth-logout-all"),

@@ -11,11 +11,13 @@ from rest_framework.permissions import AllowAny, IsAuthenticated
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from accounts import password_reset, selectors, services, sessions
+from accounts import login_flow, mfa, password_reset, selectors, services, sessions
 from accounts.catalog import ROLES_MANAGE, USERS_MANAGE
 from accounts.filters import UserFilter
 from accounts.models import RoleMembership, User
 from accounts.serializers import (
+    CodeSerializer,
+    LoginAnswerSerializer,
     LoginInputSerializer,
     LoginOutputSerializer,
     LogoutAllOutputSerializer,
@@ -23,12 +25,16 @@ from accounts.serializers import (
     PasswordChangeSerializer,
     PasswordResetConfirmSerializer,
     PasswordResetRequestSerializer,
+    RecoveryCodesSerializer,
     RefreshInputSerializer,
     RoleMemberInputSerializer,
     RoleMemberSerializer,
     RoleSerializer,
+    SecondFactorSerializer,
     SessionSerializer,
     TokenPairSerializer,
+    TOTPDisableSerializer,
+    TOTPEnrolmentSerializer,
     UserCreateSerializer,
     UserSerializer,
     UserUpdateSerializer,
@@ -43,13 +49,79 @@ class LoginView(APIView):
     permission_classes = [AllowAny]
     throttle_classes: list = []
 
-    @extend_schema(request=LoginInputSerializer, responses={200: LoginOutputSerializer})
+    @extend_schema(request=LoginInputSerializer, responses={200: LoginAnswerSerializer})
     def post(self, request):
         data = LoginInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         services.check_login_rate(request=request._request, email=data.validated_data["email"])
-        user, tokens = services.login(email=data.validated_data["email"], password=data.validated_data["password"])
+        user, answer = login_flow.login_start(
+            email=data.validated_data["email"], password=data.validated_data["password"]
+        )
+        if "access" in answer:
+            answer = {**answer, "user": MeSerializer(user).data}
+        return Response(answer)
+
+
+class LoginSecondFactorView(APIView):
+    """The login's second step: the mfa_token of the first and a TOTP or recovery code."""
+
+    authentication_classes: list = []
+    permission_classes = [AllowAny]
+    throttle_classes: list = []
+
+    @extend_schema(request=SecondFactorSerializer, responses={200: LoginOutputSerializer})
+    def post(self, request):
+        data = SecondFactorSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        user = mfa.user_for_mfa_token(data.validated_data["mfa_token"])
+        password_reset.check_rate(
+            request=request._request,
+            group="mfa",
+            ip_rate=settings.MFA_RATE_PER_IP,
+            account=str(user.pk),
+            account_rate=settings.MFA_RATE_PER_ACCOUNT,
+        )
+        user, tokens = login_flow.login_finish(**data.validated_data)
         return Response({**tokens, "user": MeSerializer(user).data})
+
+
+def _check_mfa_rate(request) -> None:
+    password_reset.check_rate(
+        request=request._request,
+        group="mfa-manage",
+        ip_rate=settings.MFA_RATE_PER_IP,
+        account=str(request.user.pk),
+        account_rate=settings.MFA_RATE_PER_ACCOUNT,
+    )
+
+
+class TOTPView(APIView):
+    """POST starts an enrolment (a new secret); DELETE turns 2FA off (password and a code)."""
+
+    permission_classes = [IsAuthenticated]
+
+    @extend_schema(request=None, responses={201: TOTPEnrolmentSerializer})
+    def post(self, request):
+        return Response(mfa.totp_begin(user=request.user), status=status.HTTP_201_CREATED)
+
+    @extend_schema(request=TOTPDisableSerializer, responses={204: None})
+    def delete(self, request):
+        data = TOTPDisableSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        _check_mfa_rate(request)
+        mfa.totp_disable(user=request.user, **data.validated_data)
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class TOTPConfirmView(APIView):
+    permission_classes = [IsAuthenticated]
+
+    @extend_schema(request=CodeSerializer, responses={200: RecoveryCodesSerializer})
+    def post(self, request):
+        data = CodeSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        _check_mfa_rate(request)
+        return Response({"recovery_codes": mfa.totp_confirm(user=request.user, code=data.validated_data["code"])})
 
 
 class RefreshView(APIView):

@@ -215,6 +215,9 @@ REFRESH_RATE_PER_IP = env_str("REFRESH_RATE_PER_IP", "60/m")
 PASSWORD_RESET_TIMEOUT = env_int("PASSWORD_RESET_TIMEOUT", 3600)  # seconds a reset link stays valid
 # The reset request answers after at least this long, account or not (no enumeration by timing).
 PASSWORD_RESET_MIN_MS = env_int("PASSWORD_RESET_MIN_MS", 300)
+MFA_TOKEN_SECONDS = env_int("MFA_TOKEN_SECONDS", 300)  # the login's second step must follow within this
+MFA_RATE_PER_ACCOUNT = env_str("MFA_RATE_PER_ACCOUNT", "5/m")  # second-factor attempts per account
+MFA_RATE_PER_IP = env_str("MFA_RATE_PER_IP", "20/m")
 PASSWORD_RESET_RATE_PER_IP = env_str("PASSWORD_RESET_RATE_PER_IP", "10/m")
 PASSWORD_RESET_RATE_PER_ACCOUNT = env_str("PASSWORD_RESET_RATE_PER_ACCOUNT", "3/h")
 PASSWORD_RESET_CONFIRM_RATE_PER_IP = env_str("PASSWORD_RESET_CONFIRM_RATE_PER_IP", "10/m")

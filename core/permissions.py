@@ -4,6 +4,8 @@ from rest_framework.permissions import SAFE_METHODS, BasePermission
 
 from core.exceptions import Forbidden
 
+MFA_SETUP_CLAIM = "mfa_setup"  # set on tokens that may only be used to enrol a second factor
+
 
 class IsOrgMember(BasePermission):
     """Authenticated, active, and belonging to an organization (tenant endpoints)."""
@@ -14,6 +16,14 @@ class IsOrgMember(BasePermission):
             return False
         if user.organization_id is None:
             raise Forbidden("This endpoint needs a user that belongs to an organization.", code="no_organization")
+        token = getattr(request, "auth", None)
+        if token is not None and hasattr(token, "get") and token.get(MFA_SETUP_CLAIM):
+            # Logged in by password where the organization requires a second factor not yet set up:
+            # the tokens serve auth/ endpoints only (enrolment), nothing else (accounts/login_flow.py).
+            raise Forbidden(
+                "Your organization requires two-factor authentication: set it up (auth/2fa/totp/), then log in again.",
+                code="mfa_enrolment_required",
+            )
         return True
 
 

@@ -84,6 +84,20 @@ MATRIX = {
         "body": lambda w, a: {"old_password": w.passwords[a], "new_password": "Brand-New-Pass-2031"},
     },
     ("POST", "auth/logout/all/"): {"expect": expect(200)},
+    ("POST", "auth/login/2fa/"): {
+        "expect": expect(401, anon=401),  # a made-up mfa_token
+        "body": lambda w, a: {"mfa_token": "made-up", "code": "123456"},
+        "public": True,
+    },
+    ("POST", "auth/2fa/totp/"): {"expect": expect(201)},
+    ("DELETE", "auth/2fa/totp/"): {
+        "expect": expect(400),  # the wrong password
+        "body": lambda w, a: {"password": "not-the-password", "code": "123456"},
+    },
+    ("POST", "auth/2fa/totp/confirm/"): {
+        "expect": expect(409),  # no enrolment started
+        "body": lambda w, a: {"code": "123456"},
+    },
     ("GET", "auth/sessions/"): {"expect": expect(200)},
     ("DELETE", "auth/sessions/{pk}/"): {
         "expect": expect(404),  # nobody's session: another user's id is the same 404
