@@ -35,7 +35,7 @@ def test_authenticated_throttle_answers_429_envelope_with_retry_after(requester,
 
 @pytest.mark.django_db
 def test_the_throttle_is_on_by_default_for_every_api_view():
-    """Every authenticated API view inherits the general throttle (login/refresh have their own limits)."""
+    """Every authenticated API view inherits the general throttle (the public auth views have their own limits)."""
     from django.urls import get_resolver
 
     from config import api_urls
@@ -51,7 +51,13 @@ def test_the_throttle_is_on_by_default_for_every_api_view():
             if cls is None:
                 continue
             throttles = list(cls.throttle_classes)
-            own_limit = cls.__name__ in {"LoginView", "RefreshView"}
+            own_limit = cls.__name__ in {
+                "LoginView",
+                "RefreshView",
+                "LoginSecondFactorView",  # per IP and per account (accounts/tests/test_mfa.py)
+                "PasswordResetRequestView",  # per IP and per address (accounts/tests/test_password_reset.py)
+                "PasswordResetConfirmView",  # per IP and per link
+            }
             if not own_limit and not any(issubclass(t, UserRateThrottle) for t in throttles):
                 missing.append(f"{p.pattern} {cls.__name__}")
 
