@@ -114,7 +114,63 @@ def _locked(endpoint: WebhookEndpoint) -> WebhookEndpoint:
 
 
 def _audit(actor, endpoint: WebhookEndpoint, action: str, changes: dict) -> None:
+    _endpoints_changed(endpoint.organization_id)
     audit_record(action=action, actor=actor, organization=endpoint.organization_id, target=endpoint, changes=changes)
+
+
+# --- the organization's subscribers, kept in process ----------------------------------------------
+# Issue 14: every transition asked PostgreSQL for its organization's active endpoints. They are kept
+# per organization, keyed by the organization row's ``updated_at``: every change of an endpoint
+# (each goes through ``_audit`` above) moves it, in the change's transaction, and a transition reads
+# the organization row with its request, so the next transition in any process sees the change.
+# This process also drops its entry at once; entries expire after ``SUBSCRIBERS_CACHE_SECONDS``.
+SUBSCRIBERS_CACHE_SECONDS = 300.0
+_SUBSCRIBERS: dict = {}  # organization id -> (organization.updated_at, loaded at, tuple[Subscriber])
+
+
+@dataclass(frozen=True)
+class Subscriber:
+    """What the outbox needs of an active endpoint (never mutated, shared between threads)."""
+
+    pk: Any
+    organization_id: Any
+    events: tuple[str, ...]
+
+    def subscribes_to(self, event_type: str) -> bool:
+        return ALL in self.events or event_type in self.events
+
+
+def _endpoints_changed(organization_id) -> None:
+    from organizations.models import Organization
+
+    Organization.objects.filter(pk=organization_id).update(updated_at=timezone.now())
+    _SUBSCRIBERS.pop(organization_id, None)
+    transaction.on_commit(lambda: _SUBSCRIBERS.pop(organization_id, None))
+
+
+def _subscribers(org_ids: set, stamps: dict) -> list[Subscriber]:
+    """The active endpoints of ``org_ids``; from the cache for an organization whose ``updated_at``
+    the caller read (``stamps``) and matches the entry, else one query for the rest."""
+    now = time.monotonic()
+    found, missing = [], set()
+    for org_id in org_ids:
+        cached = _SUBSCRIBERS.get(org_id)
+        stamp = stamps.get(org_id)
+        if stamp is not None and cached and cached[0] == stamp and now - cached[1] < SUBSCRIBERS_CACHE_SECONDS:
+            found.extend(cached[2])
+        else:
+            missing.add(org_id)
+    if missing:
+        rows = WebhookEndpoint.objects.filter(organization_id__in=missing, is_active=True).order_by("created_at")
+        loaded = [
+            Subscriber(pk, org_id, tuple(events))
+            for pk, org_id, events in rows.values_list("pk", "organization_id", "events")
+        ]
+        found.extend(loaded)
+        for org_id in missing:
+            if stamps.get(org_id) is not None:
+                _SUBSCRIBERS[org_id] = (stamps[org_id], now, tuple(s for s in loaded if s.organization_id == org_id))
+    return found
 
 
 # --- the outbox -----------------------------------------------------------------------------------
@@ -122,17 +178,19 @@ def _message_id() -> str:
     return "msg_" + pysecrets.token_urlsafe(18)
 
 
-def record_events(audits: list[dict[str, Any]]) -> list[WebhookDelivery]:
+def record_events(audits: list[dict[str, Any]], *, stamps: dict | None = None) -> list[WebhookDelivery]:
     """Deliveries for the subscribed events among a change's audit entries (inside its transaction).
 
-    One query finds the active endpoints of the organizations concerned; nothing more happens
-    when none subscribes. The rows are sent after commit.
+    The active endpoints of the organizations concerned come from the in-process cache for those
+    whose ``updated_at`` the caller passes in ``stamps`` (organization id -> the value it read in
+    this transaction), else from one query; nothing more happens when none subscribes. The rows
+    are sent after commit.
     """
     wanted = [entry for entry in audits if entry["action"] in EVENT_TYPES]
     if not wanted:
         return []
     org_ids = {_org_id(entry) for entry in wanted} - {None}
-    endpoints = list(WebhookEndpoint.objects.filter(organization_id__in=org_ids, is_active=True))
+    endpoints = _subscribers(org_ids, stamps or {})
     if not endpoints:
         return []
     now = timezone.now()
@@ -160,10 +218,11 @@ def _org_id(entry: dict) -> Any:
     return getattr(org, "pk", org)
 
 
-def _new_delivery(endpoint: WebhookEndpoint, event_type: str, body: dict, now, message_id: str | None = None):
+def _new_delivery(endpoint, event_type: str, body: dict, now, message_id: str | None = None):
+    by = {"endpoint": endpoint} if isinstance(endpoint, WebhookEndpoint) else {"endpoint_id": endpoint.pk}
     return WebhookDelivery(
         organization_id=endpoint.organization_id,
-        endpoint=endpoint,
+        **by,
         message_id=message_id or _message_id(),
         event_type=event_type,
         payload=body,

@@ -236,9 +236,20 @@ class Outbox:
                 )
         return notes, audits
 
+    def stamps(self) -> dict:
+        """Organization id -> ``updated_at`` of the organization rows this transition has loaded
+        (with its request): the key of the webhook endpoints kept in process."""
+        out = {}
+        for event, _ in self.events:
+            for obj in (event.request, event.target):
+                descriptor = getattr(type(obj), "organization", None)
+                if obj is not None and hasattr(descriptor, "is_cached") and descriptor.is_cached(obj):
+                    out[obj.organization_id] = obj.organization.updated_at
+        return out
+
     def flush(self) -> None:
         notes, audits = self.entries()
         notify_many(notes)
-        record_webhook_events(audits)  # the webhook outbox rows, sent after commit
+        record_webhook_events(audits, stamps=self.stamps())  # the webhook outbox rows, sent after commit
         audit_records(audits)  # last: the chain lock is held until commit
         self.events = []

@@ -265,3 +265,27 @@ def test_decisions_and_comments_are_events_named_as_their_audit_actions(
     approved = receiver.bodies()[-1]["data"]
     assert approved["request"]["status"] == "approved" and approved["actor"]["email"] == approver.email
     assert set(AuditLog.objects.filter(action__in=types).values_list("action", flat=True)) == set(types)
+
+
+def test_endpoint_changes_reach_the_next_change_in_any_process(org, requester, hook_admin, endpoint_for):
+    """The active endpoints are kept in process per organization (issue 14), keyed by the
+    organization's ``updated_at``: another process, whose entry predates an endpoint change,
+    must not use it. Emulated by putting that process's entry back after the change."""
+    approver = make_user(org, "approver@acme-test.test")
+    submit(org, requester, approver, title="before")
+    assert WebhookDelivery.objects.count() == 0
+    stale = dict(services._SUBSCRIBERS)
+    assert stale[org.pk][2] == ()  # cached: no subscriber
+
+    endpoint = endpoint_for("http://127.0.0.1:9/hook", events=["request.submitted"])
+    services._SUBSCRIBERS.update(stale)
+    submit(org, requester, approver, title="created")
+    assert list(WebhookDelivery.objects.values_list("endpoint_id", "event_type")) == [
+        (endpoint.pk, "request.submitted")
+    ]
+
+    stale = dict(services._SUBSCRIBERS)
+    services.endpoint_update(actor=hook_admin, endpoint=endpoint, is_active=False)
+    services._SUBSCRIBERS.update(stale)
+    submit(org, requester, approver, title="disabled")
+    assert WebhookDelivery.objects.count() == 1
