@@ -13,6 +13,7 @@ from rest_framework_simplejwt.tokens import AccessToken
 
 from accounts.models import User
 from accounts.tokens import token_is_current
+from core.permissions import MFA_SETUP_CLAIM
 
 
 def _token_from_scope(scope) -> str | None:
@@ -34,6 +35,8 @@ def _user_for(token: str):
         access = AccessToken(token)
     except TokenError:
         return None
+    if access.get(MFA_SETUP_CLAIM):
+        return None  # tokens of a login that still owes its second factor open only auth/ endpoints
     user = User.objects.select_related("organization").filter(pk=access.get("user_id"), is_active=True).first()
     return user if user is not None and token_is_current(access, user) else None
 

@@ -263,3 +263,13 @@ async def test_open_sockets_are_counted_for_metrics(alice):
     assert gauge() == base + 1
     await comm.disconnect()
     assert gauge() == base
+
+
+async def test_tokens_owing_a_second_factor_close_4401(alice):
+    """Issue 18.2: where the organization requires 2FA, a password-only login opens auth/ endpoints only."""
+    from accounts.models import SecurityPolicy
+    from accounts.services import login_complete
+
+    await database_sync_to_async(SecurityPolicy.objects.create)(organization=alice.organization, require_2fa="everyone")
+    tokens = await database_sync_to_async(login_complete)(user=alice, claims={"mfa_setup": True})
+    await assert_closed_unauthorized(communicator(f"token={tokens['access']}"))
