@@ -156,7 +156,7 @@ class UserAdmin(OrgScopedAdmin, DjangoUserAdmin):
     ]
     add_fieldsets = [(None, {"classes": ["wide"], "fields": ["email", "password1", "password2", "organization"]})]
     inlines = [RoleMembershipInline]
-    actions = ["deactivate_selected", "unlock_selected"]
+    actions = ["deactivate_selected", "unlock_selected", "reset_2fa_selected"]
 
     def get_fieldsets(self, request, obj=None):
         fieldsets = super().get_fieldsets(request, obj)
@@ -234,6 +234,14 @@ class UserAdmin(OrgScopedAdmin, DjangoUserAdmin):
                 call_service(services.user_unlock, actor=request.user, user=user)
                 count += 1
         self.message_user(request, f"Unlocked {count} user(s).", messages.SUCCESS)
+
+    @admin.action(description="Turn off two-factor of selected users (lost authenticator)")
+    def reset_2fa_selected(self, request, queryset):
+        count = 0
+        with transaction.atomic():  # all or none: a refusal (a more privileged user) is reported
+            for user in queryset:
+                count += call_service(mfa.totp_reset, actor=request.user, user=user)
+        self.message_user(request, f"Two-factor turned off for {count} user(s).", messages.SUCCESS)
 
 
 @admin.register(SecurityPolicy)

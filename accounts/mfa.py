@@ -20,6 +20,7 @@ from django.utils import timezone
 
 from accounts.models import RecoveryCode, Require2FA, TOTPDevice, User
 from accounts.password_policy import policy_for
+from accounts.privileges import check_codes_grantable
 from auditlogs.services import audit_record
 from core.exceptions import Conflict, NotAuthenticated, ValidationFailed
 
@@ -177,3 +178,15 @@ def login_second_factor(*, mfa_token: str, code: str) -> tuple[User, str]:
             audit_record(action="auth.2fa_failed", actor=None, organization=user.organization_id, target=user)
         raise ValidationFailed(WRONG_CODE, code="invalid_code", details={"code": [WRONG_CODE]})
     return user, "password+totp" if kind == "totp" else "recovery_code"
+
+
+def totp_reset(*, actor: User | None, user: User) -> bool:
+    """An administrator turns someone's 2FA off (authenticator and recovery codes lost). The actor
+    must hold every permission the user holds: a lesser admin cannot weaken a greater one's login."""
+    check_codes_grantable(actor=actor, codes=user.permission_codes)
+    with transaction.atomic():
+        deleted, _ = TOTPDevice.objects.filter(user=user).delete()
+        RecoveryCode.objects.filter(user=user).delete()
+        if deleted:
+            audit_record(action="auth.2fa_reset", actor=actor, organization=user.organization_id, target=user)
+    return bool(deleted)

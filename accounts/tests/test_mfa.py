@@ -218,3 +218,29 @@ def test_admin_refuses_staff_without_2fa_where_required(admin_user):
     response = browser.post("/admin/login/", {"username": admin_user.email, "password": PASSWORD})
     assert response.status_code == 200 and "requires two-factor" in response.content.decode()
     assert browser.get("/admin/").status_code == 302
+
+
+def test_an_admin_turns_off_a_lost_authenticator_but_not_of_someone_above_them(requester, admin_user):
+    from core.testing import make_role, make_user
+
+    enrol(requester)
+    enrol(admin_user)
+    make_role(requester.organization, "people", ["users.manage"])
+    people = make_user(requester.organization, "people@acme-test.test", roles=["people"], is_staff=True)
+    lesser = Client()
+    lesser.force_login(people)
+    refused = lesser.post(
+        "/admin/accounts/user/", {"action": "reset_2fa_selected", "_selected_action": [str(admin_user.pk)]}
+    )
+    assert refused.status_code == 403
+    assert TOTPDevice.objects.filter(user=admin_user).exists()
+
+    staff = Client()
+    staff.force_login(admin_user)
+    done = staff.post(
+        "/admin/accounts/user/", {"action": "reset_2fa_selected", "_selected_action": [str(requester.pk)]}
+    )
+    assert done.status_code == 302
+    assert not TOTPDevice.objects.filter(user=requester).exists() and not RecoveryCode.objects.filter(user=requester)
+    assert AuditLog.objects.get(action="auth.2fa_reset").actor_id == admin_user.pk
+    assert "access" in login(requester.email).json()
