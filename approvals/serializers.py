@@ -190,3 +190,33 @@ class DelegationWriteSerializer(serializers.Serializer):
     ends_at = serializers.DateTimeField()
     workflow = serializers.CharField(required=False, allow_null=True, allow_blank=True)
     reason = serializers.CharField(required=False, allow_blank=True, max_length=300, default="")
+
+
+class MigrateSerializer(serializers.Serializer):
+    from_version = serializers.IntegerField(min_value=1)
+    to_version = serializers.IntegerField(min_value=1)
+    dry_run = serializers.BooleanField(default=True)
+    restart = serializers.BooleanField(
+        default=False, help_text="Restart (new round) requests whose completed stages would change."
+    )
+    requests = serializers.ListField(
+        child=serializers.UUIDField(), required=False, max_length=1000, help_text="Only these requests."
+    )
+
+
+class MigrationResultSerializer(serializers.Serializer):
+    request = serializers.UUIDField()
+    reference = serializers.CharField()
+    from_version = serializers.IntegerField()
+    to_version = serializers.IntegerField()
+    action = serializers.ChoiceField(choices=["migrate", "restart", "left_alone"])
+    reason = serializers.CharField(required=False)
+    changes = serializers.ListField(child=serializers.CharField())
+    keep = serializers.ListField(child=serializers.CharField(), required=False)
+    cancel = serializers.ListField(child=serializers.CharField(), required=False)
+    activate = serializers.ListField(child=serializers.CharField(), required=False)
+
+
+class MigrateResponseSerializer(serializers.Serializer):
+    dry_run = serializers.BooleanField()
+    results = MigrationResultSerializer(many=True)

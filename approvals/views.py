@@ -2,7 +2,9 @@ from drf_spectacular.utils import extend_schema
 from rest_framework import mixins, viewsets
 from rest_framework.decorators import action
 from rest_framework.response import Response
+from rest_framework.views import APIView
 
+from accounts.catalog import WORKFLOWS_MANAGE
 from approvals import selectors, services
 from approvals.filters import DelegationParams, TaskFilter
 from approvals.lifecycle import services as lifecycle
@@ -13,6 +15,8 @@ from approvals.serializers import (
     DecisionSerializer,
     DelegationSerializer,
     DelegationWriteSerializer,
+    MigrateResponseSerializer,
+    MigrateSerializer,
     ReassignSerializer,
     RetractSerializer,
     TaskDetailSerializer,
@@ -202,3 +206,26 @@ class DelegationViewSet(OrgScopedViewMixin, viewsets.ModelViewSet):
     def destroy(self, request, *args, **kwargs):
         services.delegation_delete(actor=request.user, delegation_id=kwargs["pk"])
         return Response(status=204)
+
+
+class WorkflowMigrateView(OrgScopedViewMixin, APIView):
+    """``POST workflows/{id}/migrate/``: move running requests to the published version (issue 16.4)."""
+
+    required_permissions = {"write": WORKFLOWS_MANAGE}
+
+    @extend_schema(request=MigrateSerializer, responses={200: MigrateResponseSerializer})
+    @idempotent
+    def post(self, request, pk=None):
+        s = MigrateSerializer(data=request.data)
+        s.is_valid(raise_exception=True)
+        data = s.validated_data
+        results = lifecycle.workflow_migrate(
+            actor=request.user,
+            workflow_id=pk,
+            from_version=data["from_version"],
+            to_version=data["to_version"],
+            dry_run=data["dry_run"],
+            request_ids=data.get("requests"),
+            restart=data["restart"],
+        )
+        return Response({"dry_run": data["dry_run"], "results": results})

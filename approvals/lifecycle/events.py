@@ -82,6 +82,9 @@ class RequestWithdrawn(Event): ...
 class RequestCancelled(Event): ...
 
 
+class RequestMigrated(Event): ...
+
+
 # --- tasks -----------------------------------------------------------------------------------
 class TaskAssigned(Event): ...
 
@@ -150,6 +153,7 @@ EVENT_MAP: dict[type[Event], Spec] = {
     ),
     RequestWithdrawn: Spec("request.withdrawn"),
     RequestCancelled: Spec("request.cancelled"),
+    RequestMigrated: Spec("request.migrated"),
     TaskAssigned: Spec("task.assigned", Kind.TASK_ASSIGNED, "{reference}: {step} needs your decision", "{message}"),
     TaskSkipped: Spec("task.skipped"),
     TaskFallbackAdmins: Spec("task.fallback_admins"),

@@ -12,16 +12,18 @@ from contextlib import contextmanager
 
 from django.db import transaction
 
-from accounts.catalog import REQUESTS_CANCEL_ANY
+from accounts.catalog import REQUESTS_CANCEL_ANY, WORKFLOWS_MANAGE
 from accounts.models import User
 from approvals.lifecycle import actions, checks
 from approvals.lifecycle.events import Outbox
 from approvals.lifecycle.locks import load_task, lock_request, lock_task
+from approvals.lifecycle.migrate import do_migrate, plan
 from approvals.lifecycle.transitions import check_request, check_task
 from approvals.models import ApprovalTask, Assignment
-from core.exceptions import ApplicationError, Forbidden, ValidationFailed
+from core.exceptions import ApplicationError, Forbidden, NotFound, ValidationFailed
 from requests.models import Request
 from requests.validation import validate_form
+from workflows.models import VersionStatus, WorkflowVersion
 
 
 def locked_request_for(actor, request_id) -> Request:
@@ -194,4 +196,65 @@ def bulk_approve(*, actor, task_ids: list, comment: str = "") -> list[dict]:
                     "error": {"code": exc.code, "message": exc.message, "http_status": exc.status_code},
                 }
             )
+    return results
+
+
+# --- version migration -----------------------------------------------------------------------
+
+
+def workflow_migrate(
+    *,
+    actor,
+    workflow_id,
+    from_version: int,
+    to_version: int,
+    dry_run: bool = True,
+    request_ids: list | None = None,
+    restart: bool = False,
+    organization_id=None,
+) -> list[dict]:
+    """Move the pending requests of ``from_version`` to the published ``to_version`` (needs
+    ``workflows.manage``); each request in its own transaction, locked first. Returns one plan
+    per request (``migrate``, ``restart`` or ``left_alone`` with the reason); a dry run writes nothing.
+
+    ``actor=None`` is the operator's command (``manage.py workflow_migrate``) for ``organization_id``."""
+    if actor is not None:
+        organization_id = actor.organization_id
+        if not actor.has_code(WORKFLOWS_MANAGE):
+            raise Forbidden("Migrating requests needs the workflows.manage permission.")
+    versions = {
+        v.number: v
+        for v in WorkflowVersion.objects.filter(
+            organization_id=organization_id, definition_id=workflow_id, number__in=[from_version, to_version]
+        )
+    }
+    if from_version not in versions and to_version not in versions:
+        raise NotFound("Workflow not found.")
+    errors = {}
+    if from_version not in versions:
+        errors["from_version"] = ["No such version of this workflow."]
+    if to_version not in versions or versions[to_version].status != VersionStatus.PUBLISHED:
+        errors["to_version"] = ["Must be the workflow's published version."]
+    if from_version == to_version:
+        errors["to_version"] = ["Must differ from from_version."]
+    if errors:
+        raise ValidationFailed(details=errors)
+    target = versions[to_version]
+    ids = Request.objects.filter(
+        organization_id=organization_id, workflow_version=versions[from_version], status="pending"
+    )
+    if request_ids is not None:
+        ids = ids.filter(pk__in=request_ids)
+    results = []
+    for request_id in ids.order_by("created_at").values_list("pk", flat=True):
+        outbox = Outbox(actor=actor)
+        with transaction.atomic():
+            request = lock_request(organization_id=organization_id, pk=request_id)
+            if request.status != "pending" or request.workflow_version_id != versions[from_version].pk:
+                continue  # moved on meanwhile
+            if dry_run:
+                results.append(plan(request, target, restart=restart))
+                continue
+            results.append(do_migrate(request, target, restart=restart, outbox=outbox))
+            outbox.flush()
     return results

@@ -25,6 +25,7 @@ REQUEST_TRANSITIONS: dict[tuple[str, str], str] = {
     (R.PENDING, "withdraw"): R.WITHDRAWN,
     (R.CHANGES_REQUESTED, "withdraw"): R.WITHDRAWN,
     (R.PENDING, "cancel"): R.CANCELLED,
+    (R.PENDING, "migrate"): R.PENDING,  # to another published version of its workflow
     (R.CHANGES_REQUESTED, "cancel"): R.CANCELLED,
 }
 

@@ -1,0 +1,138 @@
+"""Move running requests to another published version of their workflow (issue 16.4).
+
+Steps map by their key: the slug of the step's name (``step_key``), so a renamed step is a new
+step. Per request, under its lock:
+
+- a completed stage (a task of the current round approved or skipped before the current stage)
+  whose steps would change (a step gone, moved to another stage, or a new one there) leaves the
+  request alone (``completed_stages_change``) unless ``restart``: then every open task is
+  cancelled and the request starts again in a new round on the new version;
+- otherwise each pending task whose step still exists keeps its decisions and assignments (it now
+  points at the new step); a pending step that disappeared is cancelled; steps the new version
+  adds to the current stage are activated by its rules; with nothing left open the request moves on.
+
+A dry run answers the same plan and writes nothing.
+"""
+
+from __future__ import annotations
+
+from django.utils.text import slugify
+
+from approvals import routing
+from approvals.lifecycle import engine
+from approvals.lifecycle import events as ev
+from approvals.lifecycle.transitions import check_request, check_task
+from approvals.models import ApprovalTask, TaskStatus
+from core.write_batch import WriteBatch
+from requests.models import Request
+
+
+def step_key(step) -> str:
+    return slugify(step.name)[:64] or str(step.pk)
+
+
+def _keys(version) -> dict:
+    return {step_key(s): s for steps in routing.stages_of(version).values() for s in steps}
+
+
+def plan(request: Request, new_version, *, restart: bool) -> dict:
+    """What migrating ``request`` to ``new_version`` would do (reads only)."""
+    new = _keys(new_version)
+    tasks = list(ApprovalTask.objects.filter(request=request, round=request.round).select_related("step"))
+    current = request.current_stage or 0
+    done = [t for t in tasks if t.status in (TaskStatus.APPROVED, TaskStatus.SKIPPED) and t.stage < current]
+    changes = []
+    for task in done:
+        key = step_key(task.step)
+        if key not in new:
+            changes.append(f"{task.step.name}: removed")
+        elif new[key].stage != task.stage:
+            changes.append(f"{task.step.name}: moved to stage {new[key].stage}")
+    done_keys = {step_key(t.step) for t in done}
+    for key, step in new.items():
+        if step.stage < current and key not in done_keys:
+            changes.append(f"{step.name}: added to completed stage {step.stage}")
+    base = {
+        "request": str(request.pk),
+        "reference": request.reference,
+        "from_version": request.workflow_version.number,
+        "to_version": new_version.number,
+    }
+    if changes and not restart:
+        return {**base, "action": "left_alone", "reason": "completed_stages_change", "changes": changes}
+    if changes:
+        return {**base, "action": "restart", "changes": changes}
+    pending = [t for t in tasks if t.status == TaskStatus.PENDING]
+    keep = [step_key(t.step) for t in pending if step_key(t.step) in new and new[step_key(t.step)].stage == t.stage]
+    cancel = [step_key(t.step) for t in pending if step_key(t.step) not in keep]
+    present = {step_key(t.step) for t in tasks}
+    activate = [k for k, s in new.items() if s.stage == current and k not in present]
+    return {**base, "action": "migrate", "keep": keep, "cancel": cancel, "activate": activate, "changes": []}
+
+
+def do_migrate(request: Request, new_version, *, restart: bool, outbox: ev.Outbox) -> dict:
+    """Apply ``plan`` (the request row locked by the caller)."""
+    result = plan(request, new_version, restart=restart)
+    if result["action"] == "left_alone":
+        return result
+    check_request(request, "migrate")
+    old_version = request.workflow_version
+    new = _keys(new_version)
+    if result["action"] == "restart":
+        engine.cancel_open_tasks(request, outbox, reason="migrated")
+        request.round += 1
+        request.workflow_version = new_version
+        request.save(update_fields=["round", "workflow_version", "updated_at"])
+        _emit(request, old_version, result, outbox)
+        engine.activate_from(request, stage=0, outbox=outbox)
+        return result
+    tasks = list(ApprovalTask.objects.filter(request=request, round=request.round).select_related("step"))
+    for task in tasks:
+        key = step_key(task.step)
+        if task.status == TaskStatus.PENDING and key in result["cancel"]:
+            task.status = check_task(task, "cancel", request=request)
+            task.outcome_reason = "migrated"
+            task.save(update_fields=["status", "outcome_reason", "updated_at"])
+            outbox.emit(ev.TaskCancelled(task, {"request": str(request.pk), "reason": "migrated"}))
+        elif key in new:  # kept (pending or done): the same place on the new version's step
+            task.step = new[key]
+            task.save(update_fields=["step", "updated_at"])
+    request.workflow_version = new_version
+    request.save(update_fields=["workflow_version", "updated_at"])
+    _emit(request, old_version, result, outbox)
+    if result["activate"]:
+        steps = [new[k] for k in result["activate"]]
+        stage_plan = routing.plan_stage(
+            steps,
+            organization=request.organization,
+            requester=request.requester,
+            data=request.data,
+            definition_id=request.definition_id,
+            distinct=new_version.distinct_approvers,
+            excluded_ids=engine.standing_deciders(request, before_stage=request.current_stage or 0)
+            if new_version.distinct_approvers
+            else set(),
+        )
+        batch = WriteBatch()
+        for step_plan in stage_plan.steps:
+            if step_plan.applies:
+                engine._activate_step(request, step_plan, outbox, batch=batch)
+        batch.execute()
+    if not ApprovalTask.objects.filter(request=request, round=request.round, status=TaskStatus.PENDING).exists():
+        engine.activate_from(request, stage=(request.current_stage or 0) + 1, outbox=outbox)
+    return result
+
+
+def _emit(request: Request, old_version, result: dict, outbox: ev.Outbox) -> None:
+    outbox.emit(
+        ev.RequestMigrated(
+            request,
+            {
+                "from_version": old_version.number,
+                "to_version": request.workflow_version.number,
+                "restarted": result["action"] == "restart",
+                **{k: result[k] for k in ("keep", "cancel", "activate", "changes") if k in result},
+            },
+            request=request,
+        )
+    )

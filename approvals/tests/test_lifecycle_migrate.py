@@ -1,0 +1,145 @@
+"""Version migration (issue 16.4): POST workflows/{id}/migrate/ and manage.py workflow_migrate."""
+
+import json
+from io import StringIO
+
+import pytest
+from django.core.management import call_command
+from django.utils import timezone
+
+from approvals.models import ApprovalTask, Assignment, TaskStatus
+from approvals.tests.test_engine import decide, open_task, status, submit
+from auditlogs.models import AuditLog
+from core.testing import api_client, error_code, make_user
+from requests.models import Request
+from requests.tests.factories import People, make_flow, role_step, user_step
+from workflows.models import Step, VersionStatus, WorkflowVersion
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def p(org):
+    return People(org)
+
+
+def next_version(v1, steps) -> WorkflowVersion:
+    """Version 2 of ``v1``'s workflow with ``steps``, published (v1 retired)."""
+    v2 = WorkflowVersion.objects.create(
+        organization=v1.organization,
+        definition=v1.definition,
+        number=v1.number + 1,
+        status=VersionStatus.DRAFT,
+        form_schema=v1.form_schema,
+    )
+    for i, spec in enumerate(steps):
+        Step.objects.create(version=v2, position=i, **spec)
+    WorkflowVersion.objects.filter(pk=v1.pk).update(status=VersionStatus.RETIRED)
+    WorkflowVersion.objects.filter(pk=v2.pk).update(status=VersionStatus.PUBLISHED, published_at=timezone.now())
+    v2.refresh_from_db()
+    return v2
+
+
+def migrate(actor, v1, **body):
+    body = {"from_version": 1, "to_version": 2, **body}
+    return api_client(actor).post(f"/api/v1/workflows/{v1.definition_id}/migrate/", body, format="json")
+
+
+def test_pending_steps_keep_their_decisions_a_removed_one_is_cancelled_and_new_ones_open(org, p):
+    v1 = make_flow(
+        org,
+        [
+            user_step(1, "Manager", p.mark),
+            role_step(2, "Finance", "finance_approver", mode="all"),
+            user_step(2, "Legal", p.lena),
+        ],
+    )
+    rid = submit(p.alice, v1)["id"]
+    decide(p.mark, open_task(rid))
+    decide(p.fiona, open_task(rid, "Finance"))  # one of two: the decision must survive
+    v2 = next_version(
+        v1,
+        [
+            user_step(1, "Manager", p.mark),
+            role_step(2, "Finance", "finance_approver", mode="all"),  # kept
+            user_step(2, "Security", p.carl),  # Legal removed, Security added
+        ],
+    )
+
+    dry = migrate(p.admin, v1)
+    assert dry.status_code == 200, dry.content
+    (plan,) = dry.json()["results"]
+    assert plan["action"] == "migrate" and plan["keep"] == ["finance"]
+    assert plan["cancel"] == ["legal"] and plan["activate"] == ["security"]
+    assert Request.objects.get(pk=rid).workflow_version_id == v1.pk  # dry run: nothing changed
+    assert not AuditLog.objects.filter(action="request.migrated").exists()
+
+    r = migrate(p.admin, v1, dry_run=False)
+    assert r.status_code == 200 and r.json()["results"][0]["action"] == "migrate"
+    req = Request.objects.get(pk=rid)
+    assert req.workflow_version_id == v2.pk and req.status == "pending"
+    finance = open_task(rid, "Finance")
+    assert finance.step.version_id == v2.pk
+    assert Assignment.objects.get(task=finance, assignee=p.fiona).decision == "approved"
+    legal = ApprovalTask.objects.get(request_id=rid, step__name="Legal")
+    assert legal.status == TaskStatus.CANCELLED and legal.outcome_reason == "migrated"
+    assert open_task(rid, "Security").assignments.get().assignee_id == p.carl.pk
+    row = AuditLog.objects.get(action="request.migrated")
+    assert row.changes["from_version"] == 1 and row.changes["to_version"] == 2
+    timeline = api_client(p.alice).get(f"/api/v1/requests/{rid}/timeline/").json()
+    assert "request.migrated" in [e["action"] for e in timeline]
+
+    decide(p.frank, finance)
+    decide(p.carl, open_task(rid, "Security"))
+    assert status(rid) == "approved"
+
+
+def test_a_request_whose_completed_stages_change_is_left_alone_unless_restart(org, p):
+    v1 = make_flow(org, [user_step(1, "Manager", p.mark), user_step(2, "Legal", p.lena)])
+    rid = submit(p.alice, v1)["id"]
+    decide(p.mark, open_task(rid))  # stage 1 completed
+    next_version(v1, [user_step(1, "Head of department", p.bob), user_step(2, "Legal", p.lena)])
+
+    r = migrate(p.admin, v1, dry_run=False)
+    (result,) = r.json()["results"]
+    assert result["action"] == "left_alone" and result["reason"] == "completed_stages_change"
+    assert sorted(result["changes"]) == ["Head of department: added to completed stage 1", "Manager: removed"]
+    req = Request.objects.get(pk=rid)
+    assert req.workflow_version_id == v1.pk and open_task(rid).step.name == "Legal"
+    assert not AuditLog.objects.filter(action="request.migrated").exists()
+
+    r = migrate(p.admin, v1, dry_run=False, restart=True)
+    assert r.json()["results"][0]["action"] == "restart"
+    req.refresh_from_db()
+    assert req.round == 2 and req.current_stage == 1
+    assert open_task(rid).step.name == "Head of department"
+    assert ApprovalTask.objects.get(request_id=rid, round=1, step__name="Legal").status == TaskStatus.CANCELLED
+
+
+def test_refusals_change_nothing(org, p, other_admin):
+    v1 = make_flow(org, [user_step(1, "Manager", p.mark)])
+    rid = submit(p.alice, v1)["id"]
+    next_version(v1, [user_step(1, "Manager", p.mark)])
+    designer = make_user(org, "designer@acme-test.test", roles=["workflow_designer"])
+    assert migrate(p.alice, v1).status_code == 403  # no workflows.manage
+    assert migrate(other_admin, v1, dry_run=False).status_code == 404  # another organization's workflow
+    r = migrate(designer, v1, to_version=1)
+    assert r.status_code == 400 and "to_version" in r.json()["error"]["details"]
+    r = migrate(designer, v1, to_version=7)
+    assert r.status_code == 400 and error_code(r) == "validation_error"
+    assert Request.objects.get(pk=rid).workflow_version_id == v1.pk
+    assert migrate(designer, v1, dry_run=False).json()["results"][0]["action"] == "migrate"
+
+
+def test_the_command_dry_run_and_run(org, p):
+    v1 = make_flow(org, [user_step(1, "Manager", p.mark)], key="cmd-flow")
+    rid = submit(p.alice, v1)["id"]
+    v2 = next_version(v1, [user_step(1, "Manager", p.mark)])
+    out = StringIO()
+    call_command("workflow_migrate", "cmd-flow", "--from", "1", "--to", "2", "--dry-run", "--org", org.slug, stdout=out)
+    lines = out.getvalue().splitlines()
+    assert json.loads(lines[0])["action"] == "migrate" and lines[-1] == "would move 1 of 1 requests"
+    assert Request.objects.get(pk=rid).workflow_version_id == v1.pk
+    call_command("workflow_migrate", "cmd-flow", "--from", "1", "--to", "2", "--org", org.slug, stdout=StringIO())
+    assert Request.objects.get(pk=rid).workflow_version_id == v2.pk
+    assert open_task(rid).step.version_id == v2.pk
