@@ -15,12 +15,11 @@ import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.db import transaction
 from django.test import Client
-from django.urls import get_resolver
 from django.utils import timezone
 from rest_framework.test import APIClient
 from rest_framework_simplejwt.tokens import RefreshToken
 
-from config import api_urls
+from core.tests.api_routes import api_views
 from core.tests.authz_world import ACTORS, build_grant_world, build_world
 
 pytestmark = pytest.mark.django_db
@@ -462,25 +461,15 @@ def _template(regex: str) -> str:
 def url_routes() -> set[tuple[str, str]]:
     """Every (METHOD, template) the API answers (the catch-all 404 excluded)."""
     routes = set()
-
-    def walk(patterns, prefix=""):
-        for p in patterns:
-            if hasattr(p, "url_patterns"):
-                walk(p.url_patterns, prefix + str(p.pattern))
-                continue
-            cls = getattr(p.callback, "cls", None)
-            if cls is None:
-                continue  # plain Django views (the JSON catch-all)
-            template = _template(prefix + str(p.pattern))
-            actions = getattr(p.callback, "actions", None)
-            if actions:
-                methods = [m for m in actions if m not in {"head", "options"}]
-            else:
-                methods = [m for m in ("get", "post", "put", "patch", "delete") if hasattr(cls, m)]
-            for m in methods:
-                routes.add((m.upper(), template))
-
-    walk(get_resolver(api_urls).url_patterns)
+    for route, p, cls in api_views():
+        template = _template(route)
+        actions = getattr(p.callback, "actions", None)
+        if actions:
+            methods = [m for m in actions if m not in {"head", "options"}]
+        else:
+            methods = [m for m in ("get", "post", "put", "patch", "delete") if hasattr(cls, m)]
+        for m in methods:
+            routes.add((m.upper(), template))
     return routes
 
 

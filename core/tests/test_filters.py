@@ -9,14 +9,13 @@ from pathlib import Path
 
 import django_filters
 import pytest
-from django.urls import URLPattern, URLResolver, get_resolver
 from django.urls.resolvers import RoutePattern
 
 from approvals.filters import DelegationParams
 from approvals.report_filters import ReportFilter, SummaryParams
-from config import api_urls
 from core.filters import ChoicesInFilter, FilterBackend, InstantFilter, StrictBooleanFilter
 from core.testing import api_client, error_code
+from core.tests.api_routes import api_views
 from core.tests.test_authz_matrix import url_routes
 from notifications.filters import NotificationParams
 
@@ -51,20 +50,12 @@ def _bad_values(f) -> list[str]:
 def _list_views():
     """(template, view class) of every GET collection route."""
     out = {}
-
-    def walk(patterns, prefix=""):
-        for p in patterns:
-            if isinstance(p, URLResolver):
-                walk(p.url_patterns, prefix + str(p.pattern))
-                continue
-            cls = getattr(p.callback, "cls", None)
-            actions = getattr(p.callback, "actions", None) or {}
-            if cls is None or "<" in str(p.pattern):
-                continue
-            if actions.get("get") == "list" or (not actions and hasattr(cls, "get")):
-                out[prefix + str(p.pattern)] = cls
-
-    walk(get_resolver(api_urls).url_patterns)
+    for route, p, cls in api_views():
+        actions = getattr(p.callback, "actions", None) or {}
+        if "<" in str(p.pattern):
+            continue
+        if actions.get("get") == "list" or (not actions and hasattr(cls, "get")):
+            out[route] = cls
     return out
 
 
@@ -135,18 +126,11 @@ def test_no_view_reads_query_parameters_by_hand():
 def test_every_id_in_a_route_is_a_path_converter():
     """No regex captures: ids are typed by converters, so a malformed one never reaches a view."""
     seen = []
-
-    def walk(patterns):
-        for p in patterns:
-            if isinstance(p, URLResolver):
-                walk(p.url_patterns)
-            elif isinstance(p, URLPattern) and getattr(p.callback, "cls", None) is not None:
-                assert isinstance(p.pattern, RoutePattern), f"regex route: {p.pattern}"
-                for converter, name in re.findall(r"<(?:(\w+):)?(\w+)>", str(p.pattern)):
-                    assert converter in {"uuid", "slug", "int"}, (str(p.pattern), name)
-                    seen.append(converter)
-
-    walk(get_resolver(api_urls).url_patterns)
+    for _, p, _ in api_views():
+        assert isinstance(p.pattern, RoutePattern), f"regex route: {p.pattern}"
+        for converter, name in re.findall(r"<(?:(\w+):)?(\w+)>", str(p.pattern)):
+            assert converter in {"uuid", "slug", "int"}, (str(p.pattern), name)
+            seen.append(converter)
     assert seen.count("uuid") > 20
 
 

@@ -3,12 +3,11 @@
 import json
 
 import pytest
-from django.urls import get_resolver
 from rest_framework.parsers import JSONParser
 
-from config import api_urls
 from core.parsers import BoundedJSONParser, TooDeep, loads_bounded
 from core.testing import error_code
+from core.tests.api_routes import api_views
 
 
 def _nested(levels: int, leaf=1) -> str:
@@ -48,19 +47,8 @@ def test_nesting_within_the_limit_parses():
 def test_every_api_view_uses_the_bounded_parser():
     """A view that names its own parsers must keep the bound (plain JSONParser raises RecursionError)."""
     seen = 0
-
-    def walk(patterns):
-        nonlocal seen
-        for p in patterns:
-            if hasattr(p, "url_patterns"):
-                walk(p.url_patterns)
-                continue
-            cls = getattr(p.callback, "cls", None)
-            if cls is None:
-                continue
-            seen += 1
-            json_parsers = [c for c in cls.parser_classes if issubclass(c, JSONParser)]
-            assert all(issubclass(c, BoundedJSONParser) for c in json_parsers), (cls, cls.parser_classes)
-
-    walk(get_resolver(api_urls).url_patterns)
+    for _, _, cls in api_views():
+        seen += 1
+        json_parsers = [c for c in cls.parser_classes if issubclass(c, JSONParser)]
+        assert all(issubclass(c, BoundedJSONParser) for c in json_parsers), (cls, cls.parser_classes)
     assert seen > 20

@@ -11,6 +11,7 @@ from rest_framework.throttling import UserRateThrottle
 from rest_framework_simplejwt.tokens import RefreshToken
 
 from core.testing import PASSWORD, api_client, error_code, make_org, make_user
+from core.tests.api_routes import api_views
 from core.tests.servers import daphne_servers
 
 ME = "/api/v1/auth/me/"
@@ -36,32 +37,18 @@ def test_authenticated_throttle_answers_429_envelope_with_retry_after(requester,
 @pytest.mark.django_db
 def test_the_throttle_is_on_by_default_for_every_api_view():
     """Every authenticated API view inherits the general throttle (the public auth views have their own limits)."""
-    from django.urls import get_resolver
-
-    from config import api_urls
-
     missing = []
-
-    def walk(patterns):
-        for p in patterns:
-            if hasattr(p, "url_patterns"):
-                walk(p.url_patterns)
-                continue
-            cls = getattr(p.callback, "cls", None)
-            if cls is None:
-                continue
-            throttles = list(cls.throttle_classes)
-            own_limit = cls.__name__ in {
-                "LoginView",
-                "RefreshView",
-                "LoginSecondFactorView",  # per IP and per account (accounts/tests/test_mfa.py)
-                "PasswordResetRequestView",  # per IP and per address (accounts/tests/test_password_reset.py)
-                "PasswordResetConfirmView",  # per IP and per link
-            }
-            if not own_limit and not any(issubclass(t, UserRateThrottle) for t in throttles):
-                missing.append(f"{p.pattern} {cls.__name__}")
-
-    walk(get_resolver(api_urls).url_patterns)
+    for _, p, cls in api_views():
+        throttles = list(cls.throttle_classes)
+        own_limit = cls.__name__ in {
+            "LoginView",
+            "RefreshView",
+            "LoginSecondFactorView",  # per IP and per account (accounts/tests/test_mfa.py)
+            "PasswordResetRequestView",  # per IP and per address (accounts/tests/test_password_reset.py)
+            "PasswordResetConfirmView",  # per IP and per link
+        }
+        if not own_limit and not any(issubclass(t, UserRateThrottle) for t in throttles):
+            missing.append(f"{p.pattern} {cls.__name__}")
     assert missing == []
 
 

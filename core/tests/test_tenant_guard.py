@@ -20,15 +20,14 @@ from django.db.models.lookups import Exact, In
 from django.db.models.sql import Query
 from django.db.models.sql.where import OR, WhereNode
 from django.test import RequestFactory
-from django.urls import get_resolver
 from rest_framework import viewsets
 from rest_framework.request import Request as DrfRequest
 from rest_framework.test import APIRequestFactory
 
-from config import api_urls
 from core.admin import OrgScopedAdmin
 from core.api import OrgScopedViewMixin
 from core.testing import make_user
+from core.tests.api_routes import api_views
 from organizations.models import Organization
 
 pytestmark = pytest.mark.django_db
@@ -115,21 +114,10 @@ def tenant_path(model: type[Model], depth: int = 3) -> str | None:
 
 def api_routes():
     """(pattern, view class, {http_method: action or None}) for every DRF view under /api/v1/."""
-    routes = []
-
-    def walk(patterns, prefix=""):
-        for p in patterns:
-            if hasattr(p, "url_patterns"):
-                walk(p.url_patterns, prefix + str(p.pattern))
-                continue
-            cls = getattr(p.callback, "cls", None)
-            if cls is None:
-                continue
-            actions = getattr(p.callback, "actions", None) or {}
-            routes.append((prefix + str(p.pattern), cls, dict(actions), dict(getattr(p.callback, "initkwargs", {}))))
-
-    walk(get_resolver(api_urls).url_patterns)
-    return routes
+    return [
+        (route, cls, dict(getattr(p.callback, "actions", None) or {}), dict(getattr(p.callback, "initkwargs", {})))
+        for route, p, cls in api_views()
+    ]
 
 
 def build_view(cls, actions, initkwargs, method, user, pattern):
