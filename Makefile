@@ -84,7 +84,7 @@ bench-quick: install services
 # The product's engine side by side with other workflow engines: needs the peer harness checked out
 # beside the project (PEERS_DIR); it drives the product through bench/peer_driver.py. Short defaults
 # (one round, a few seconds per section); the harness's README has the full settings.
-PEERS_DIR ?= ../shared/peers
+PEERS_DIR ?= ../peers
 PEERS_ROUNDS ?= 1
 PEERS_POOL ?= 300
 PEERS_N ?= 80
