@@ -14,6 +14,7 @@ urlpatterns = [
     path("", include("notifications.urls")),
     path("", include("auditlogs.urls")),
     path("", include("webhooks.urls")),
+    path("", include("sso.urls")),
     # Anything else under /api/v1/ is a JSON 404, even with DEBUG on.
     re_path(r"^.*$", api_not_found),
 ]

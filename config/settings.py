@@ -61,6 +61,7 @@ INSTALLED_APPS = [
     "notifications",
     "auditlogs",
     "webhooks",
+    "sso",
 ]
 
 MIDDLEWARE = [
@@ -222,6 +223,13 @@ PASSWORD_RESET_RATE_PER_IP = env_str("PASSWORD_RESET_RATE_PER_IP", "10/m")
 PASSWORD_RESET_RATE_PER_ACCOUNT = env_str("PASSWORD_RESET_RATE_PER_ACCOUNT", "3/h")
 PASSWORD_RESET_CONFIRM_RATE_PER_IP = env_str("PASSWORD_RESET_CONFIRM_RATE_PER_IP", "10/m")
 PASSWORD_RESET_CONFIRM_RATE_PER_ACCOUNT = env_str("PASSWORD_RESET_CONFIRM_RATE_PER_ACCOUNT", "5/m")
+# Single sign-on (docs/security.md, "Single sign-on")
+OIDC_RATE_PER_IP = env_str("OIDC_RATE_PER_IP", "30/m")
+OIDC_CALLBACK_URL = env_str("OIDC_CALLBACK_URL", "")  # empty: this server's own auth/oidc/callback/
+OIDC_ATTEMPT_SECONDS = env_int("OIDC_ATTEMPT_SECONDS", 600)  # how long a started sign-in may take
+OIDC_HTTP_TIMEOUT = 10.0
+OIDC_CLOCK_SKEW_SECONDS = 60
+OIDC_METADATA_CACHE_SECONDS = env_int("OIDC_METADATA_CACHE_SECONDS", 3600)
 RATELIMIT_VIEW = "core.views.ratelimited"
 TRUST_X_FORWARDED_FOR = env_bool("TRUST_X_FORWARDED_FOR", False)
 if not REDIS_URL:

@@ -112,6 +112,15 @@ MATRIX = {
         "body": lambda w, a: {"uid": "bm9ib2R5", "token": "abc-123", "new_password": "Brand-New-Pass-2031"},
         "public": True,
     },
+    ("GET", "auth/oidc/{org_slug}/login/"): {
+        "expect": expect(404, anon=404),  # the demo organization has no single sign-on configured
+        "kw": lambda w: {"org_slug": "acme"},
+        "public": True,
+    },
+    ("GET", "auth/oidc/callback/"): {
+        "expect": expect(401, anon=401),  # no state/code: nothing to complete
+        "public": True,
+    },
     # --- users & roles ----------------------------------------------------------------------------
     ("GET", "users/"): {"expect": expect(200)},
     ("POST", "users/"): {

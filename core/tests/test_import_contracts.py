@@ -22,6 +22,7 @@ PACKAGES = (
     "notifications",
     "organizations",
     "requests",
+    "sso",
     "webhooks",
     "workflows",
 )

@@ -43,6 +43,8 @@ def test_the_throttle_is_on_by_default_for_every_api_view():
         own_limit = cls.__name__ in {
             "LoginView",
             "RefreshView",
+            "OIDCLoginView",  # per IP (sso/views.py)
+            "OIDCCallbackView",
             "LoginSecondFactorView",  # per IP and per account (accounts/tests/test_mfa.py)
             "PasswordResetRequestView",  # per IP and per address (accounts/tests/test_password_reset.py)
             "PasswordResetConfirmView",  # per IP and per link
