@@ -66,6 +66,12 @@ class User(AbstractBaseUser, PermissionsMixin, UUIDModel):
         help_text="Carried by every token issued; raised by logout, password change and deactivation, "
         "which kills the access tokens issued before (accounts/tokens.py).",
     )
+    preferences_version = models.PositiveIntegerField(
+        default=0,
+        editable=False,
+        help_text="Raised by every change of the user's notification preferences: the key of the copy "
+        "each process keeps (notifications/selectors.py).",
+    )
     failed_logins = models.PositiveIntegerField(default=0, help_text="Failed password logins in a row.")
     locked_until = models.DateTimeField(
         null=True, blank=True, help_text="Password logins are refused until then (the lockout of the security policy)."

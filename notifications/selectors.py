@@ -1,5 +1,6 @@
 """Reads for the notification API, the WebSocket consumer and the e-mail sweep."""
 
+import time
 from datetime import timedelta
 
 from django.conf import settings
@@ -34,16 +35,49 @@ def preferences_for(*, user) -> dict[str, dict[str, bool]]:
     return prefs
 
 
-def channels_enabled_many(*, user_ids, kinds):
-    """``lookup(user_id, kind) -> {channel: bool}`` for many users and kinds (one query)."""
-    off: dict = {}
-    for user_id, kind, channel, on in NotificationPreference.objects.filter(
-        user_id__in=user_ids, kind__in=kinds
-    ).values_list("user_id", "kind", "channel", "enabled"):
-        off[(user_id, kind, channel)] = on
+# Issue 14: each transition asked PostgreSQL for its recipients' preferences. They are kept per
+# user, keyed by ``User.preferences_version``, which ``update_preferences`` raises in its
+# transaction; a transition's recipients are user rows it has just read, so the next transition in
+# any process sees a change. This process also drops its entry at once; entries expire after
+# ``PREFERENCES_CACHE_SECONDS`` and the map is cleared when it holds ``PREFERENCES_CACHE_USERS``.
+PREFERENCES_CACHE_SECONDS = 300.0
+PREFERENCES_CACHE_USERS = 50_000
+_PREFERENCES: dict = {}  # user id -> (preferences_version, loaded at, {(kind, channel): enabled})
+
+
+def forget_preferences(user_id) -> None:
+    _PREFERENCES.pop(user_id, None)
+
+
+def channels_enabled_for(recipients):
+    """``lookup(user_id, kind) -> {channel: bool}`` for the recipients (user instances): from the
+    in-process copy for those whose loaded ``preferences_version`` matches it, else one query."""
+    now = time.monotonic()
+    switches: dict = {}
+    versions: dict = {}
+    for user in recipients:
+        version = user.__dict__.get("preferences_version")  # never a deferred load
+        cached = _PREFERENCES.get(user.pk)
+        if version is not None and cached and cached[0] == version and now - cached[1] < PREFERENCES_CACHE_SECONDS:
+            switches[user.pk] = cached[2]
+        else:
+            versions[user.pk] = version
+    if versions:
+        loaded: dict = {pk: {} for pk in versions}
+        for user_id, kind, channel, on in NotificationPreference.objects.filter(user_id__in=versions).values_list(
+            "user_id", "kind", "channel", "enabled"
+        ):
+            loaded[user_id][(kind, channel)] = on
+        if len(_PREFERENCES) >= PREFERENCES_CACHE_USERS:
+            _PREFERENCES.clear()
+        for pk, table in loaded.items():
+            switches[pk] = table
+            if versions[pk] is not None:
+                _PREFERENCES[pk] = (versions[pk], now, table)
 
     def lookup(user_id, kind: str) -> dict[str, bool]:
-        return {channel: off.get((user_id, kind, channel), True) for channel in Channel.values}
+        table = switches.get(user_id, {})
+        return {channel: table.get((kind, channel), True) for channel in Channel.values}
 
     return lookup
 

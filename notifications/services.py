@@ -15,7 +15,9 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from django.conf import settings
+from django.contrib.auth import get_user_model
 from django.db import transaction
+from django.db.models import F
 from django.utils import timezone
 
 from auditlogs.services import audit_record
@@ -52,7 +54,7 @@ def notify(*, recipient, kind: str, title: str, body: str = "", request=None, da
 def notify_many(items: list[dict]) -> list[Notification]:
     """Create the notifications of one transition (``notify``'s keyword arguments, one dict each).
 
-    Batched because a decision fans out to several people: one preference query, one insert
+    Batched because a decision fans out to several people: the preferences (kept in process, else one query), one insert
     of the notifications and one of the e-mail deliveries, then, after commit, one push batch
     and one e-mail task, however many recipients there are.
     """
@@ -62,9 +64,7 @@ def notify_many(items: list[dict]) -> list[Notification]:
             raise ValueError(f"Unknown notification kind: {item['kind']!r}")
     if not items:
         return []
-    enabled = selectors.channels_enabled_many(
-        user_ids={i["recipient"].pk for i in items}, kinds={i["kind"] for i in items}
-    )
+    enabled = selectors.channels_enabled_for({i["recipient"].pk: i["recipient"] for i in items}.values())
     now = timezone.now()
     notifications, pushes, deliveries = [], [], []
     for item in items:
@@ -189,6 +189,10 @@ def update_preferences(*, user, preferences: dict[str, dict[str, bool]]) -> dict
             unique_fields=["user", "kind", "channel"],
             update_fields=["enabled", "updated_at"],
         )
+        # the key of every process's copy of the user's preferences (selectors.channels_enabled_for)
+        get_user_model().objects.filter(pk=user.pk).update(preferences_version=F("preferences_version") + 1)
+        selectors.forget_preferences(user.pk)
+        transaction.on_commit(lambda: selectors.forget_preferences(user.pk))
         after = selectors.preferences_for(user=user)
         changes = {
             f"{kind}.{channel}": [before[kind][channel], after[kind][channel]]

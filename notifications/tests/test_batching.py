@@ -7,8 +7,9 @@ from django.db import connection, transaction
 from django.test.utils import CaptureQueriesContext
 
 from core.testing import make_user
+from notifications import selectors
 from notifications.models import Channel, EmailDelivery, Kind, Notification, NotificationPreference
-from notifications.services import notify_many
+from notifications.services import notify_many, update_preferences
 from notifications.tests.conftest import celery_broker
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -57,3 +58,22 @@ def test_one_email_task_per_transaction_on_a_real_broker(org, settings):
         notify_many(items(users))
         assert client.llen(queue) == 0  # nothing leaves before the commit
     assert client.llen(queue) == 1  # one message carrying the four deliveries
+
+
+def test_a_preference_change_reaches_the_next_transition_in_any_process(org):
+    """Preferences are kept in process per user (issue 14), keyed by ``User.preferences_version``:
+    another process, whose copy predates a change, must not use it. Emulated by putting that
+    process's copy back after the change; the transition reads its recipients afresh."""
+    user = make_user(org)
+    with transaction.atomic():
+        notify_many(items([user]))
+    stale = dict(selectors._PREFERENCES)
+    assert stale[user.pk][2] == {}  # kept: no preference set
+
+    update_preferences(user=user, preferences={Kind.TASK_ASSIGNED: {Channel.EMAIL: False}})
+    selectors._PREFERENCES.update(stale)
+    recipient = type(user).objects.get(pk=user.pk)
+    with transaction.atomic():
+        (created,) = notify_many(items([recipient]))
+    assert not EmailDelivery.objects.filter(notification=created).exists()
+    assert EmailDelivery.objects.filter(notification__recipient=user).count() == 1  # the first one only
