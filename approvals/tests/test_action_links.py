@@ -135,3 +135,15 @@ def test_the_task_email_button_is_the_signed_page(org, p, django_capture_on_comm
     note = Notification.objects.get(recipient=p.mark, kind="task_assigned")
     assert note.data["action_url"] in message.body
     assert open_task(note.request_id).status == TaskStatus.PENDING
+
+
+def test_link_use_is_rate_limited_per_address(org, p, settings):
+    settings.ACTION_LINK_RATE_PER_IP = "2/m"
+    v = make_flow(org, [user_step(1, "Manager", p.mark)])
+    rid = submit(p.alice, v)["id"]
+    path = link_of(p.mark)
+    client = browser()
+    assert [client.get(path).status_code for _ in range(2)] == [200, 200]
+    r = client.get(path)
+    assert r.status_code == 429 and r["Retry-After"] == "60" and 'data-reason="rate_limited"' in r.content.decode()
+    assert status(rid) == "pending"
