@@ -78,14 +78,15 @@ def test_xlsx_is_a_workbook_with_the_rows(p, world):
     assert "Laptop" in text and "data.vendor" in text and "Chairs" not in text
 
 
-def test_statements_do_not_grow_with_the_rows(org, p, django_assert_num_queries):
+def test_statements_do_not_grow_with_the_rows(org, p, django_assert_num_queries, django_assert_max_num_queries):
     v = make_flow(org, [user_step(1, "Manager", p.mark)], key="many")
     submit(p.alice, v)
     export(p.admin)  # the business calendar is cached after the first export
-    with django_assert_num_queries(9):
+    with django_assert_max_num_queries(12) as one:  # 9 on PostgreSQL (savepoints differ by backend)
         export(p.admin)
+    statements = len(one.captured_queries)
     for n in range(4):
         submit(p.alice, v, title=f"R{n}")
-    with django_assert_num_queries(9):
+    with django_assert_num_queries(statements):
         _, body = export(p.admin)
     assert len(table(body)) == 5
