@@ -9,6 +9,7 @@ from sso.models import OIDCProvider
 class OIDCProviderForm(forms.ModelForm):
     """Lists as comma-separated text; the secret is write-only (blank keeps the stored one)."""
 
+    issuer = forms.URLField(max_length=300, assume_scheme="https")
     allowed_domains = forms.CharField(required=False, help_text="Comma-separated, e.g. acme.example, acme.test.")
     jit_roles = forms.CharField(required=False, help_text="Comma-separated role slugs a created account gets.")
     client_secret = forms.CharField(

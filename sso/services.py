@@ -120,7 +120,10 @@ def login_start(*, provider: OIDCProvider, redirect_uri: str) -> str:
         nonce=nonce,
         code_verifier=verifier,
     )
+    stale = timezone.now() - timedelta(seconds=settings.OIDC_ATTEMPT_SECONDS)
     with transaction.atomic():
+        # Sign-ins nobody finished are forgotten here, so the table holds only live ones.
+        OIDCLoginAttempt.objects.for_organization(provider.organization_id).filter(created_at__lt=stale).delete()
         OIDCLoginAttempt.objects.create(
             organization_id=provider.organization_id,
             provider=provider,

@@ -16,7 +16,8 @@ pytestmark = pytest.mark.integration
 
 
 @pytest.fixture
-def sso_org(org, oidc_provider):
+def sso_org(org, oidc_provider, settings):
+    settings.OIDC_RATE_PER_IP = "1000/m"  # the limit has its own test (test_services.py)
     services.oidc_provider_save(
         actor=None,
         organization=org,
