@@ -76,6 +76,18 @@ def _replace_one(container: dict, value_strategy) -> st.SearchStrategy:
     return st.tuples(st.sampled_from(keys), value_strategy).map(lambda kv: {**container, kv[0]: kv[1]})
 
 
+def _mostly_hostile(value, hostile: st.SearchStrategy, kind: str) -> st.SearchStrategy:
+    """``value`` as generated one time in three, a hostile variant (logged as ``kind``) the other two."""
+    marked = hostile.map(_mark(kind))
+    return st.one_of(st.just(value), marked, marked)
+
+
+def _one_entry_hostile(values: dict, pool: list, kind: str) -> st.SearchStrategy:
+    if not values:
+        return st.just(values)
+    return _mostly_hostile(values, _replace_one(values, st.sampled_from(pool)), kind)
+
+
 @schemathesis.hook
 def flatmap_body(context, body):
     hostile = [st.just(_nested(DEEP))]
@@ -89,21 +101,14 @@ def flatmap_body(context, body):
                     lambda k: _replace_one(body[k], LEAVES).map(lambda inner: {**body, k: inner})
                 )
             )
-    hostile_body = st.one_of(*hostile).map(_mark("body"))
-    return st.one_of(st.just(body), hostile_body, hostile_body)
+    return _mostly_hostile(body, st.one_of(*hostile), "body")
 
 
 @schemathesis.hook
 def flatmap_query(context, query):
-    if not query:
-        return st.just(query)
-    hostile = _replace_one(query, st.sampled_from(QUERY_VALUES)).map(_mark("query"))
-    return st.one_of(st.just(query), hostile, hostile)
+    return _one_entry_hostile(query, QUERY_VALUES, "query")
 
 
 @schemathesis.hook
 def flatmap_path_parameters(context, path_parameters):
-    if not path_parameters:
-        return st.just(path_parameters)
-    hostile = _replace_one(path_parameters, st.sampled_from(PATH_IDS)).map(_mark("path"))
-    return st.one_of(st.just(path_parameters), hostile, hostile)
+    return _one_entry_hostile(path_parameters, PATH_IDS, "path")
