@@ -5,6 +5,7 @@ from drf_spectacular.views import SpectacularAPIView
 
 from accounts.pages import password_reset_page
 from approvals.action_pages import act_page
+from approvals.admin_migrate import migrate_view
 from approvals.admin_reports import reports_view
 from core import views as core_views
 from core.api_docs import RedocView, SwaggerView
@@ -25,6 +26,11 @@ urlpatterns = [
         "admin/workflows/workflowversion/<uuid:pk>/simulate/",
         admin.site.admin_view(requests_admin_views.simulate),
         name="workflow-simulate",
+    ),
+    path(
+        "admin/workflows/workflowversion/<uuid:pk>/migrate/",
+        admin.site.admin_view(migrate_view),
+        name="workflow-migrate-admin",
     ),
     path("admin/", admin.site.urls),
 ]

@@ -5,6 +5,7 @@ from io import StringIO
 
 import pytest
 from django.core.management import call_command
+from django.test import Client
 from django.utils import timezone
 
 from approvals.models import ApprovalTask, Assignment, TaskStatus
@@ -143,3 +144,25 @@ def test_the_command_dry_run_and_run(org, p):
     call_command("workflow_migrate", "cmd-flow", "--from", "1", "--to", "2", "--org", org.slug, stdout=StringIO())
     assert Request.objects.get(pk=rid).workflow_version_id == v2.pk
     assert open_task(rid).step.version_id == v2.pk
+
+
+def test_the_admin_page_dry_runs_then_moves(org, p):
+    v1 = make_flow(org, [user_step(1, "Manager", p.mark), user_step(1, "Legal", p.lena)])
+    rid = submit(p.alice, v1)["id"]
+    v2 = next_version(v1, [user_step(1, "Manager", p.mark)])
+    dana = make_user(org, "dana@acme-test.test", roles=["workflow_designer"], is_staff=True)
+    client = Client()
+    client.force_login(dana)
+    url = f"/admin/workflows/workflowversion/{v2.pk}/migrate/"
+    page = client.get(url, {"from_version": 1})
+    html = page.content.decode()
+    assert page.status_code == 200 and 'data-action="migrate"' in html and "legal" in html
+    assert Request.objects.get(pk=rid).workflow_version_id == v1.pk  # the dry run changed nothing
+    done = client.post(url, {"from_version": 1})
+    assert done.status_code == 200 and "Done (1 request)" in done.content.decode()
+    assert Request.objects.get(pk=rid).workflow_version_id == v2.pk
+    assert ApprovalTask.objects.get(request_id=rid, step__name="Legal").status == TaskStatus.CANCELLED
+    assert client.get(f"/admin/workflows/workflowversion/{v1.pk}/migrate/").status_code == 200  # v1: not published
+    outsider = make_user(org, "staff@acme-test.test", roles=["requester"], is_staff=True)
+    client.force_login(outsider)
+    assert client.post(url, {"from_version": 1}).status_code in (403, 404)
