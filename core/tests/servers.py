@@ -260,6 +260,16 @@ def login(base: str, email: str, password: str = "Demo-Pass-2026") -> dict:
     return {"Authorization": f"Bearer {response.json()['access']}"}
 
 
+def approve_over_http(base: str, task, token: str) -> httpx.Response:
+    """Approve ``task`` through a running server's API as the holder of the access ``token``."""
+    return httpx.post(
+        f"{base}/api/v1/tasks/{task.pk}/approve/",
+        json={"comment": "ok"},
+        headers={"Authorization": f"Bearer {token}"},
+        timeout=30,
+    )
+
+
 class BlackHole:
     """A TCP port that accepts connections and never answers: Redis hanging (a lost host, a full
     network queue), where every call waits for the socket timeout. Counts the connections."""

@@ -7,7 +7,6 @@ import subprocess
 import time
 from pathlib import Path
 
-import httpx
 import pytest
 import yaml
 from django.conf import settings
@@ -15,7 +14,7 @@ from websockets.sync.client import connect
 
 from approvals.models import ApprovalTask
 from core.testing import api_client
-from core.tests.servers import ROOT, production_servers
+from core.tests.servers import ROOT, approve_over_http, production_servers
 from notifications.tests.conftest import access_token
 from requests.tests.factories import make_flow, user_step
 
@@ -106,12 +105,7 @@ def test_notification_made_on_a_web_process_reaches_sockets_on_two_other_ws_proc
             for ws in sockets:
                 assert json.loads(ws.recv(timeout=10))["type"] == "unread_count"
             started = time.monotonic()
-            approved = httpx.post(
-                f"{web}/api/v1/tasks/{task.pk}/approve/",
-                json={"comment": "ok"},
-                headers={"Authorization": f"Bearer {access_token(bob)}"},
-                timeout=30,
-            )
+            approved = approve_over_http(web, task, access_token(bob))
             assert approved.status_code == 200, approved.text
             for ws in sockets:
                 while (message := json.loads(ws.recv(timeout=10)))["type"] != "notification":

@@ -5,7 +5,6 @@ import json
 import time
 from pathlib import Path
 
-import httpx
 import pytest
 from django.conf import settings
 from django.test import override_settings
@@ -14,7 +13,7 @@ from websockets.sync.client import connect
 
 from approvals.models import ApprovalTask
 from core.testing import api_client
-from core.tests.servers import RedisProcess, celery_worker, daphne_servers, redis_server_binary
+from core.tests.servers import RedisProcess, approve_over_http, celery_worker, daphne_servers, redis_server_binary
 from notifications.models import EmailDelivery, Kind
 from notifications.tasks import send_email_delivery
 from notifications.tests.conftest import access_token, celery_broker, make_notification
@@ -105,12 +104,7 @@ def test_live_feed_across_two_servers(org, alice, bob, redis_url):
             hello = ws.recv(timeout=5)
             assert '"unread_count"' in hello
             started = time.monotonic()
-            response = httpx.post(
-                f"{server_b}/api/v1/tasks/{task.pk}/approve/",
-                json={"comment": "ok"},
-                headers={"Authorization": f"Bearer {access_token(bob)}"},
-                timeout=30,
-            )
+            response = approve_over_http(server_b, task, access_token(bob))
             assert response.status_code == 200, response.text
             while True:
                 message = json.loads(ws.recv(timeout=10))
