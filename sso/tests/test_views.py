@@ -1,14 +1,16 @@
 """Single sign-on end to end against a real OpenID Connect provider process (sso/tests/conftest.py)."""
 
+import threading
 from urllib.parse import parse_qs, urlencode, urlsplit, urlunsplit
 
 import httpx
 import pytest
+from django.db import connection
 
 from accounts import services as account_services
 from accounts.models import LoginSession, User
 from auditlogs.models import AuditLog
-from core.testing import PASSWORD, api_client, error_code, make_department, make_role, make_user
+from core.testing import PASSWORD, api_client, error_code, make_department, make_org, make_role, make_user
 from sso import services
 from sso.models import OIDCLoginAttempt
 
@@ -29,8 +31,9 @@ def sso_org(org, oidc_provider, settings):
     return org
 
 
-def sign_in(oidc_provider, email: str, *, org_slug: str = "acme-test", tamper=None):
-    """Start at our login, sign in at the provider as ``email``, return our callback's response."""
+def sign_in(oidc_provider, email: str, *, org_slug: str = "acme-test", tamper=None, follow: bool = True):
+    """Start at our login, sign in at the provider as ``email``, return our callback's response
+    (``follow=False``: the callback's address, not yet called)."""
     client = api_client()
     start = client.get(f"/api/v1/auth/oidc/{org_slug}/login/")
     assert start.status_code == 302, start.content
@@ -44,7 +47,8 @@ def sign_in(oidc_provider, email: str, *, org_slug: str = "acme-test", tamper=No
             answer = browser.get(location)
             assert answer.status_code == 302, answer.text[:500]
             location = answer.headers["location"]
-    return client.get(location.removeprefix("http://testserver"))
+    callback = location.removeprefix("http://testserver")
+    return client.get(callback) if follow else callback
 
 
 def with_query(url: str, **changes) -> str:
@@ -133,3 +137,49 @@ def test_password_login_is_unaffected(sso_org, oidc_provider):
     make_user(sso_org, "fay@acme-test.test")
     response = api_client().post("/api/v1/auth/login/", {"email": "fay@acme-test.test", "password": PASSWORD})
     assert response.status_code == 200
+
+
+def test_an_account_of_another_organization_is_refused(sso_org, other_org, oidc_provider):
+    make_user(other_org, "gus@acme-test.test")
+    _refused(sign_in(oidc_provider, "gus@acme-test.test"), 403, "oidc_wrong_organization")
+    assert AuditLog.objects.get(action="auth.oidc_refused").organization_id == sso_org.pk
+
+
+@pytest.mark.django_db(transaction=True)
+def test_one_callback_of_racing_replays_wins(oidc_provider, settings):
+    """Real threads, each with its own connection: the attempt row is locked and deleted, so of N
+    callbacks with the same state exactly one signs in."""
+    settings.OIDC_RATE_PER_IP = "1000/m"
+    org = make_org("race-sso")
+    services.oidc_provider_save(
+        actor=None,
+        organization=org,
+        issuer=oidc_provider.issuer,
+        client_id=oidc_provider.client_id,
+        client_secret=oidc_provider.client_secret,
+        allowed_domains=["race-sso.test"],
+    )
+    make_user(org, "hal@race-sso.test")
+    callback = sign_in(oidc_provider, "hal@race-sso.test", org_slug="race-sso", follow=False)
+    n = 6
+    barrier, results = threading.Barrier(n), [None] * n
+
+    def worker(i):
+        try:
+            barrier.wait(timeout=10)
+            response = api_client().get(callback)
+            results[i] = (response.status_code, response.json())
+        except Exception as exc:  # surfaced by the assertion below
+            results[i] = ("error", repr(exc))
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=worker, args=(i,)) for i in range(n)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=60)
+    statuses = sorted(r[0] for r in results)
+    assert statuses == [200] + [401] * (n - 1), results
+    assert {r[1]["error"]["code"] for r in results if r[0] == 401} == {"oidc_state_invalid"}
+    assert LoginSession.objects.filter(user__email="hal@race-sso.test").count() == 1
