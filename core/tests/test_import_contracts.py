@@ -13,19 +13,10 @@ from pathlib import Path
 
 import pytest
 
+from core.tests.project_apps import project_apps
+
 ROOT = Path(__file__).resolve().parents[2]
-PACKAGES = (
-    "accounts",
-    "approvals",
-    "auditlogs",
-    "core",
-    "notifications",
-    "organizations",
-    "requests",
-    "sso",
-    "webhooks",
-    "workflows",
-)
+PACKAGES = project_apps()
 LINT_IMPORTS = Path(sys.executable).with_name("lint-imports")
 
 
