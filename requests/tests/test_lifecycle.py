@@ -8,6 +8,7 @@ from core.testing import api_client, error_code, make_user
 from notifications.models import Notification
 from requests.models import Request
 from requests.tests.factories import People, make_flow, purchase_flow, user_step
+from workflows.models import WorkflowDefinition
 
 pytestmark = pytest.mark.django_db
 
@@ -67,6 +68,17 @@ def test_reference_counter_per_definition(people, flow, org):
     refs = [create(people.alice, flow).json()["reference"] for _ in range(3)]
     assert refs == ["PUR-000001", "PUR-000002", "PUR-000003"]
     assert create(people.alice, other).json()["reference"] == "OTH-000001"
+
+
+def test_reference_skips_numbers_taken_by_a_shared_prefix_and_grows_past_six_digits(people, flow, org):
+    twin = make_flow(org, [user_step(1, "One", people.mark)], prefix="PUR")  # the same prefix
+    assert create(people.alice, flow).json()["reference"] == "PUR-000001"
+    assert create(people.alice, twin).json()["reference"] == "PUR-000002"  # 000001 is taken
+    assert create(people.alice, flow).json()["reference"] == "PUR-000003"  # 000002 is taken by the twin
+    refs = set(Request.objects.values_list("reference", flat=True))
+    assert len(refs) == Request.objects.count()  # never a duplicate
+    WorkflowDefinition.objects.filter(pk=flow.definition.pk).update(reference_counter=999_999)
+    assert create(people.alice, flow).json()["reference"] == "PUR-1000000"
 
 
 def test_create_by_id_and_key(people, flow):
