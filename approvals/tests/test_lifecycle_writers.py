@@ -12,18 +12,10 @@ from __future__ import annotations
 import ast
 from pathlib import Path
 
+from core.tests.project_apps import project_apps
+
 ROOT = Path(__file__).resolve().parents[2]
-APPS = (
-    "accounts",
-    "approvals",
-    "auditlogs",
-    "config",
-    "core",
-    "notifications",
-    "organizations",
-    "requests",
-    "workflows",
-)
+APPS = (*project_apps(), "config")
 LIFECYCLE = ROOT / "approvals" / "lifecycle"
 FIELDS = {"status", "decision"}
 OTHER_MODELS_ENUMS = {"VersionStatus", "DeliveryStatus"}  # statuses that are not the lifecycle's
