@@ -24,22 +24,50 @@ def with_sla(qs: QuerySet[Request]) -> QuerySet[Request]:
     return qs.annotate(overdue=overdue_request_exists(), escalation_level=request_escalation_level())
 
 
-def request_detail_queryset(*, user) -> QuerySet[Request]:
+def _tasks_prefetch() -> Prefetch:
     assignments = Assignment.objects.select_related("assignee", "on_behalf_of").order_by("created_at")
     tasks = (
         ApprovalTask.objects.select_related("step")
         .prefetch_related(Prefetch("assignments", queryset=assignments))
         .order_by("round", "stage", "created_at")
     )
+    return Prefetch("tasks", queryset=tasks)
+
+
+def request_detail_queryset(*, user) -> QuerySet[Request]:
     return with_sla(
         visible_requests(user=user)
         .select_related("definition", "requester", "workflow_version")
         .prefetch_related(
-            Prefetch("tasks", queryset=tasks),
+            _tasks_prefetch(),
             Prefetch("comments", queryset=Comment.objects.select_related("author")),
             Prefetch("attachments", queryset=Attachment.objects.select_related("uploaded_by")),
         )
     )
+
+
+def created_request_get(*, user, request_id) -> Request:
+    """The detail of a request ``user`` has just created (the answer to ``POST requests/``), as
+    ``request_get`` gives it in three statements fewer (issue 14): its requester sees it without
+    the participation query, and a new request has no comments or attachments yet (an empty
+    queryset is never sent to the database)."""
+    obj = (
+        with_sla(
+            Request.objects.for_organization(user.organization_id)
+            .filter(requester=user)
+            .select_related("definition", "requester", "workflow_version")
+            .prefetch_related(
+                _tasks_prefetch(),
+                Prefetch("comments", queryset=Comment.objects.none()),
+                Prefetch("attachments", queryset=Attachment.objects.none()),
+            )
+        )
+        .filter(pk=request_id)
+        .first()
+    )
+    if obj is None:
+        raise NotFound("Request not found.")
+    return obj
 
 
 def request_get(*, user, request_id, detail: bool = True) -> Request:
