@@ -7,6 +7,7 @@ verifies the ID token and starts a session exactly as a password login does
 starts no session.
 """
 
+import hmac
 import re
 from datetime import timedelta
 
@@ -109,8 +110,9 @@ def _refused(*, provider: OIDCProvider | None, reason: str, email: str = "", use
         )
 
 
-def login_start(*, provider: OIDCProvider, redirect_uri: str) -> str:
-    """Record a new attempt and return the provider's authorization URL for it."""
+def login_start(*, provider: OIDCProvider, redirect_uri: str) -> tuple[str, str]:
+    """Record a new attempt; the provider's authorization URL for it and its state (which the
+    view also gives the browser, so the callback completes only in the browser that started)."""
     state, nonce, verifier = protocol.random_token(), protocol.random_token(), protocol.random_token()
     url = protocol.authorization_url(
         issuer=provider.issuer,
@@ -132,7 +134,7 @@ def login_start(*, provider: OIDCProvider, redirect_uri: str) -> str:
             code_verifier=verifier,
             redirect_uri=redirect_uri,
         )
-    return url
+    return url, state
 
 
 def _consume_attempt(state: str) -> OIDCLoginAttempt | None:
@@ -188,8 +190,16 @@ def _user_for(*, email: str, claims: dict, provider: OIDCProvider) -> User:
     )
 
 
-def login_finish(*, state: str, code: str) -> tuple[User, dict]:
-    """Complete a sign-in: the same token pair as a password login (audited ``auth.oidc_login``)."""
+def login_finish(*, state: str, code: str, browser_state: str | None) -> tuple[User, dict]:
+    """Complete a sign-in: the same token pair as a password login (audited ``auth.oidc_login``).
+
+    ``browser_state`` is the state the starting browser kept (a cookie): a callback address
+    opened in another browser (login CSRF: someone else's code and state) is refused and the
+    attempt left alone.
+    """
+    if not browser_state or not hmac.compare_digest(browser_state, state):
+        _refused(provider=None, reason="browser")
+        raise NotAuthenticated("This sign-in was started in another browser; start again.", code="oidc_state_invalid")
     attempt = _consume_attempt(state)
     if attempt is None:
         _refused(provider=None, reason="state")

@@ -16,6 +16,8 @@ from core.filters import query_params
 from sso import selectors, services
 from sso.filters import CallbackParams
 
+STATE_COOKIE = "oidc_state"
+
 
 def _check_rate(request) -> None:
     rate = settings.OIDC_RATE_PER_IP
@@ -41,7 +43,19 @@ class OIDCLoginView(APIView):
         provider = selectors.enabled_provider(org_slug=org_slug)
         if provider is None:
             raise NotFound("This organization has no single sign-on.")
-        return HttpResponseRedirect(services.login_start(provider=provider, redirect_uri=callback_url(request)))
+        url, state = services.login_start(provider=provider, redirect_uri=callback_url(request))
+        response = HttpResponseRedirect(url)
+        # Lax: sent on the provider's top-level redirect back, not on cross-site subrequests.
+        response.set_cookie(
+            STATE_COOKIE,
+            state,
+            max_age=settings.OIDC_ATTEMPT_SECONDS,
+            path=reverse("auth-oidc-callback"),
+            secure=request.is_secure(),
+            httponly=True,
+            samesite="Lax",
+        )
+        return response
 
 
 class OIDCCallbackView(APIView):
@@ -63,5 +77,7 @@ class OIDCCallbackView(APIView):
             raise NotAuthenticated(
                 f"The identity provider did not sign you in: {params['error'] or 'no code'}.", code="oidc_refused"
             )
-        user, tokens = services.login_finish(state=params["state"], code=params["code"])
+        user, tokens = services.login_finish(
+            state=params["state"], code=params["code"], browser_state=request.COOKIES.get(STATE_COOKIE)
+        )
         return Response({**tokens, "user": MeSerializer(user).data})

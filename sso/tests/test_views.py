@@ -48,7 +48,7 @@ def sign_in(oidc_provider, email: str, *, org_slug: str = "acme-test", tamper=No
             assert answer.status_code == 302, answer.text[:500]
             location = answer.headers["location"]
     callback = location.removeprefix("http://testserver")
-    return client.get(callback) if follow else callback
+    return client.get(callback) if follow else (callback, client.cookies["oidc_state"].value)
 
 
 def with_query(url: str, **changes) -> str:
@@ -160,14 +160,16 @@ def test_one_callback_of_racing_replays_wins(oidc_provider, settings):
         allowed_domains=["race-sso.test"],
     )
     make_user(org, "hal@race-sso.test")
-    callback = sign_in(oidc_provider, "hal@race-sso.test", org_slug="race-sso", follow=False)
+    callback, browser_state = sign_in(oidc_provider, "hal@race-sso.test", org_slug="race-sso", follow=False)
     n = 6
     barrier, results = threading.Barrier(n), [None] * n
 
     def worker(i):
         try:
+            client = api_client()
+            client.cookies["oidc_state"] = browser_state
             barrier.wait(timeout=10)
-            response = api_client().get(callback)
+            response = client.get(callback)
             results[i] = (response.status_code, response.json())
         except Exception as exc:  # surfaced by the assertion below
             results[i] = ("error", repr(exc))
@@ -183,3 +185,13 @@ def test_one_callback_of_racing_replays_wins(oidc_provider, settings):
     assert statuses == [200] + [401] * (n - 1), results
     assert {r[1]["error"]["code"] for r in results if r[0] == 401} == {"oidc_state_invalid"}
     assert LoginSession.objects.filter(user__email="hal@race-sso.test").count() == 1
+
+
+def test_a_callback_opened_in_another_browser_is_refused(sso_org, oidc_provider):
+    """Login CSRF: someone's callback address (their code and state) opened by someone else."""
+    make_user(sso_org, "ivy@acme-test.test")
+    callback, _ = sign_in(oidc_provider, "ivy@acme-test.test", follow=False)
+    elsewhere = api_client().get(callback)
+    assert elsewhere.status_code == 401 and error_code(elsewhere) == "oidc_state_invalid"
+    assert not LoginSession.objects.exists()
+    assert OIDCLoginAttempt.objects.count() == 1  # left alone: the right browser may still finish
