@@ -36,7 +36,7 @@ services:
 TEST_WORKERS ?= 4
 TEST_DB_ARGS := $(if $(CI),,--reuse-db)
 TEST_ENV = DATABASE_URL=$${DATABASE_URL:-$(TEST_DATABASE_URL)} REDIS_URL=$${REDIS_URL:-$(TEST_REDIS_URL)}
-PYTEST = $(VENV)/bin/pytest -q -n $(TEST_WORKERS) --dist load $(TEST_DB_ARGS)
+PYTEST = $(VENV)/bin/pytest -q -n $(TEST_WORKERS) --dist load --durations=10 $(TEST_DB_ARGS)
 
 test: install services
 	bash scripts/ensure-chromium.sh || true

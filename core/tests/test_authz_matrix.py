@@ -571,11 +571,19 @@ def world(db):
     return build_world()
 
 
-def test_authorization_matrix(world, settings):
+# The matrix is the suite's longest run: in shards (every route in exactly one), pytest-xdist runs them
+# side by side. test_matrix_covers_every_route checks that MATRIX holds every route.
+SHARDS = 4
+
+
+@pytest.mark.parametrize("shard", range(SHARDS))
+def test_authorization_matrix(world, settings, shard):
     settings.LOGIN_RATE_PER_IP = "1000/m"
     mismatches, known_seen, cases = [], [], 0
     before = _fingerprint()
-    for (method, template), spec in sorted(MATRIX.items()):
+    keys = sorted(MATRIX)[shard::SHARDS]
+    for method, template in keys:
+        spec = MATRIX[(method, template)]
         for actor in ACTORS:
             expected = spec["expect"][actor]
             status, problem = run_case(world, actor, method, template, spec, before)
@@ -589,7 +597,7 @@ def test_authorization_matrix(world, settings):
                 mismatches.append(f"{method} {template} as {actor}: expected {expected}, got {status}")
             elif problem:
                 mismatches.append(f"{method} {template} as {actor}: {problem}")
-    assert cases == len(MATRIX) * len(ACTORS)
+    assert keys and cases == len(keys) * len(ACTORS)
     assert not mismatches, f"{len(mismatches)} of {cases} cases:\n" + "\n".join(mismatches)
 
 
@@ -753,11 +761,13 @@ def grant_world(world):
     return build_grant_world(world)
 
 
-def test_nobody_grants_a_permission_they_lack_generated(world, grant_world):
+@pytest.mark.parametrize("shard", range(SHARDS))
+def test_nobody_grants_a_permission_they_lack_generated(world, grant_world, shard):
     from accounts.catalog import ALL_CODES
 
     g, problems, cases = grant_world, [], 0
-    for code in sorted(ALL_CODES):
+    codes = sorted(ALL_CODES)[shard::SHARDS]  # every code in exactly one shard
+    for code in codes:
         for name, path in GRANT_PATHS.items():
             by = g.lacks_staff[code] if name.startswith("admin") else g.lacks[code]
             response, changed = _in_savepoint(lambda: path(world, g, by, g.carrier[code], code))
@@ -770,7 +780,7 @@ def test_nobody_grants_a_permission_they_lack_generated(world, grant_world):
             cases += 1
             if problem := _refusal_problem(response, changed):
                 problems.append(f"is_staff as one lacking {code} via {name!r}: {problem}")
-    assert cases == len(ALL_CODES) * (len(GRANT_PATHS) + len(FLAG_PATHS))
+    assert codes and cases == len(codes) * (len(GRANT_PATHS) + len(FLAG_PATHS))
     assert not problems, f"{len(problems)} of {cases} cases:\n" + "\n".join(problems)
 
 
