@@ -79,7 +79,7 @@ def _next_reference_pg(definition: WorkflowDefinition, prefix: str) -> str:
 def request_create(*, actor, workflow, title: str, data: dict, submit: bool = False) -> Request:
     if not actor.has_code(REQUESTS_CREATE):
         raise Forbidden("You may not create requests.")
-    version = published_version_for(organization=actor.organization, workflow=workflow)
+    version = published_version_for(organization=actor.organization, workflow=workflow, with_steps=False)
     title = (title or "").strip()
     if not title:
         raise ValidationFailed(details={"title": ["This field is required."]})

@@ -30,8 +30,10 @@ def _steps_prefetch() -> Prefetch:
     return Prefetch("steps", queryset=Step.objects.order_by("stage", "position", "name"))
 
 
-def published_version_for(*, organization, workflow) -> WorkflowVersion:
-    """The published version of a live, active definition (by key or id), with its steps prefetched."""
+def published_version_for(*, organization, workflow, with_steps: bool = True) -> WorkflowVersion:
+    """The published version of a live, active definition (by key or id), with its steps prefetched
+    unless ``with_steps`` is False (the request's route reads them from ``approvals.routing``'s
+    per-version cache: a published version's steps never change)."""
     if isinstance(workflow, WorkflowDefinition):
         workflow = workflow.pk
     qs = (
@@ -42,8 +44,9 @@ def published_version_for(*, organization, workflow) -> WorkflowVersion:
             definition__is_active=True,
         )
         .select_related("definition")
-        .prefetch_related(_steps_prefetch())
     )
+    if with_steps:
+        qs = qs.prefetch_related(_steps_prefetch())
     pk = parse_uuid(workflow)
     version = qs.filter(definition_id=pk).first() if pk else qs.filter(definition__key=str(workflow)).first()
     if version is None:
