@@ -164,11 +164,13 @@ def _activate_step(request: Request, plan: routing.StepPlan, outbox: ev.Outbox, 
     return task
 
 
-def activate_from(request: Request, *, stage: int, outbox: ev.Outbox) -> int | None:
+def activate_from(request: Request, *, stage: int, outbox: ev.Outbox, unsaved: tuple[str, ...] = ()) -> int | None:
     """Activate the first stage >= ``stage`` with a step that applies; approve the request if none.
 
     Returns the activated stage (or None when the request was approved). Stages passed over
-    and steps whose condition is false get a ``skipped`` task in the current round.
+    and steps whose condition is false get a ``skipped`` task in the current round. ``unsaved``:
+    fields of the request the caller changed and left to be saved here, with the request's new
+    stage (in the same statement) or before the request is approved.
     """
     version = request.workflow_version
     requester = request.requester
@@ -200,9 +202,11 @@ def activate_from(request: Request, *, stage: int, outbox: ev.Outbox) -> int | N
             if step_plan.applies:
                 _activate_step(request, step_plan, outbox, batch=batch)
         request.current_stage = number
-        batch.update(request, ["current_stage", "updated_at"])
+        batch.update(request, ["current_stage", "updated_at", *unsaved])
         batch.execute()
         return number
+    if unsaved:
+        batch.update(request, [*unsaved, "updated_at"])
     batch.execute()
     # Only one stage has pending tasks at a time, and a request gets here when none of it is
     # pending (after_task_settled) or before it has any (submit, resubmit in a new round).
