@@ -1,7 +1,7 @@
 """The reset link's page: a person sets a new password in a browser, no API client needed.
 
 Server-rendered, no script and no asset from anywhere (inline style only, enforced by its
-Content-Security-Policy); the token never leaves in a Referer. It calls the same service as
+Content-Security-Policy); the token never leaves in a Referer to another site. It calls the same service as
 ``POST auth/password/reset/confirm/``, behind the same rate limits.
 """
 
@@ -21,7 +21,10 @@ MAX_PASSWORD = 256
 def _page(request, context: dict, status: int = 200):
     response = render(request, "accounts/password_reset.html", context, status=status)
     response["Content-Security-Policy"] = PAGE_CSP
-    response["Referrer-Policy"] = "no-referrer"
+    # same-origin, not no-referrer: under no-referrer a browser sends the form's POST with
+    # ``Origin: null``, which the CSRF check refuses; same-origin still keeps the token out of
+    # any Referer sent to another site.
+    response["Referrer-Policy"] = "same-origin"
     response["X-Frame-Options"] = "DENY"
     return response
 

@@ -191,7 +191,7 @@ def test_the_page_at_the_link_sets_the_password_without_an_api_client(requester,
     html = page.content.decode()
     assert "<script" not in html and "http" not in html.split("<body>")[1]  # no external asset, no script
     assert "default-src 'none'" in page["Content-Security-Policy"]
-    assert page["Referrer-Policy"] == "no-referrer"
+    assert page["Referrer-Policy"] == "same-origin"
     csrf = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', html)[1]
 
     differ = browser.post(match.group(0), {"csrfmiddlewaretoken": csrf, "new_password": NEW, "new_password2": "x"})
