@@ -151,6 +151,7 @@ class StepFormSet(BaseInlineFormSet):
 # One line per step; the rest in a collapsible area (builder.js hides what does not apply).
 STEP_LINE = ("stage", "name", "approver_type", "approver_ref", "mode", "quorum_count", "sla_hours")
 STEP_DETAILS = [
+    "key",
     "condition",
     "position",
     "reminder_at_percent",

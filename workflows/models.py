@@ -126,6 +126,12 @@ class Step(TimeStampedModel):
     stage = models.PositiveSmallIntegerField()
     position = models.PositiveSmallIntegerField(default=0, help_text="Order within the stage (display only).")
     name = models.CharField(max_length=200)
+    key = models.SlugField(
+        max_length=64,
+        blank=True,
+        help_text="Stable identifier of the step across versions (request migration maps steps by it); "
+        "empty: derived from the name.",
+    )
     approver_type = models.CharField(max_length=32, choices=ApproverType.choices)
     approver_ref = models.CharField(max_length=255, blank=True)
     mode = models.CharField(max_length=16, choices=ApprovalMode.choices, default=ApprovalMode.ANY)
@@ -143,7 +149,13 @@ class Step(TimeStampedModel):
 
     class Meta:
         ordering = ["version", "stage", "position", "name"]
-        constraints = [models.UniqueConstraint(fields=["version", "name"], name="uniq_step_name_per_version")]
+        constraints = [
+            models.UniqueConstraint(fields=["version", "name"], name="uniq_step_name_per_version"),
+            # Blank only before the validator filled it (it always does): not a key to map by.
+            models.UniqueConstraint(
+                fields=["version", "key"], condition=~models.Q(key=""), name="uniq_step_key_per_version"
+            ),
+        ]
 
     def __str__(self) -> str:
         return f"{self.stage}. {self.name}"

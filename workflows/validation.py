@@ -7,9 +7,11 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from django.conf import settings
+from django.utils.text import slugify
 from jsonschema import Draft202012Validator
 from jsonschema.exceptions import SchemaError
 
@@ -26,6 +28,7 @@ STEP_FIELDS = [
     "stage",
     "position",
     "name",
+    "key",
     "approver_type",
     "approver_ref",
     "mode",
@@ -42,6 +45,7 @@ STEP_FIELDS = [
     "allow_self_approval",
 ]
 STEP_DEFAULTS: dict[str, Any] = {
+    "key": "",
     "position": 0,
     "approver_ref": "",
     "mode": ApprovalMode.ANY.value,
@@ -129,6 +133,36 @@ def check_form_schema(form_schema: Any) -> list[str]:
     return []
 
 
+_KEY = re.compile(r"[a-z0-9][a-z0-9_-]{0,63}")
+
+
+def step_key_from_name(name: str) -> str:
+    """The key a step gets when it has none: its name as a slug (how existing steps were keyed)."""
+    return slugify(name or "")[:64].strip("-_") or "step"
+
+
+def _fill_keys(steps: list[dict | None], errors: _Errors) -> None:
+    """A step's key is how versions map it (request migration): given keys must be unique; a step
+    without one gets its name's slug (with -2, -3... if taken)."""
+    taken: dict[str, int] = {}
+    for i, step in enumerate(steps):
+        if step and step.get("key"):
+            if step["key"] in taken:
+                errors.add(
+                    f"steps[{i}].key", f"{_label(i, step)}: the key is already used by step {taken[step['key']] + 1}."
+                )
+            taken.setdefault(step["key"], i)
+    for i, step in enumerate(steps):
+        if step and not step.get("key") and f"steps[{i}].key" not in errors.details:
+            base = step_key_from_name(step.get("name") or f"step-{i + 1}")
+            key, n = base, 1
+            while key in taken:
+                n += 1
+                key = f"{base[: 64 - len(str(n)) - 1]}-{n}"
+            step["key"] = key
+            taken[key] = i
+
+
 def _label(index: int, raw: dict) -> str:
     name = raw.get("name") if isinstance(raw, dict) else None
     return f"Step {index + 1}" + (f" ({name!r})" if name else "")
@@ -177,6 +211,12 @@ def _normalize_step(index: int, raw: Any, errors: _Errors) -> dict | None:
                 value = value.strip()
                 if len(value) > _STRINGS[field]:
                     errors.add(key, f"{label}: {field} is longer than {_STRINGS[field]} characters.")
+        elif field == "key":
+            value = "" if value is None else value
+            if not isinstance(value, str) or (value.strip() and not _KEY.fullmatch(value.strip())):
+                errors.add(key, f"{label}: key must be 1-64 lower-case letters, digits, hyphens or underscores.")
+            else:
+                value = value.strip()
         elif field == "allow_self_approval" and not isinstance(value, bool):
             errors.add(key, f"{label}: {field} must be true or false.")
         step[field] = value
@@ -290,6 +330,7 @@ def validate_version(
         errors.add("steps", "A workflow needs at least one step to be published.")
 
     normalized = [_normalize_step(i, raw, errors) for i, raw in enumerate(steps)]
+    _fill_keys(normalized, errors)
     roles = _role_sizes(organization)
     seen_names: dict[str, int] = {}
     for i, step in enumerate(normalized):

@@ -1,7 +1,7 @@
 """Move running requests to another published version of their workflow (issue 16.4).
 
-Steps map by their key: the slug of the step's name (``step_key``), so a renamed step is a new
-step. Per request, under its lock:
+Steps map by their ``Step.key`` (stable across versions: a new draft copies it, so a renamed step
+keeps its key; the validator fills a blank one with the name's slug). Per request, under its lock:
 
 - a completed stage (a task of the current round approved or skipped before the current stage)
   whose steps would change (a step gone, moved to another stage, or a new one there) leaves the
@@ -16,8 +16,6 @@ A dry run answers the same plan and writes nothing.
 
 from __future__ import annotations
 
-from django.utils.text import slugify
-
 from approvals import routing
 from approvals.lifecycle import engine
 from approvals.lifecycle import events as ev
@@ -27,12 +25,8 @@ from core.write_batch import WriteBatch
 from requests.models import Request
 
 
-def step_key(step) -> str:
-    return slugify(step.name)[:64] or str(step.pk)
-
-
 def _keys(version) -> dict:
-    return {step_key(s): s for steps in routing.stages_of(version).values() for s in steps}
+    return {s.key: s for steps in routing.stages_of(version).values() for s in steps}
 
 
 def plan(request: Request, new_version, *, restart: bool) -> dict:
@@ -43,12 +37,12 @@ def plan(request: Request, new_version, *, restart: bool) -> dict:
     done = [t for t in tasks if t.status in (TaskStatus.APPROVED, TaskStatus.SKIPPED) and t.stage < current]
     changes = []
     for task in done:
-        key = step_key(task.step)
+        key = task.step.key
         if key not in new:
             changes.append(f"{task.step.name}: removed")
         elif new[key].stage != task.stage:
             changes.append(f"{task.step.name}: moved to stage {new[key].stage}")
-    done_keys = {step_key(t.step) for t in done}
+    done_keys = {t.step.key for t in done}
     for key, step in new.items():
         if step.stage < current and key not in done_keys:
             changes.append(f"{step.name}: added to completed stage {step.stage}")
@@ -63,9 +57,9 @@ def plan(request: Request, new_version, *, restart: bool) -> dict:
     if changes:
         return {**base, "action": "restart", "changes": changes}
     pending = [t for t in tasks if t.status == TaskStatus.PENDING]
-    keep = [step_key(t.step) for t in pending if step_key(t.step) in new and new[step_key(t.step)].stage == t.stage]
-    cancel = [step_key(t.step) for t in pending if step_key(t.step) not in keep]
-    present = {step_key(t.step) for t in tasks}
+    keep = [t.step.key for t in pending if t.step.key in new and new[t.step.key].stage == t.stage]
+    cancel = [t.step.key for t in pending if t.step.key not in keep]
+    present = {t.step.key for t in tasks}
     activate = [k for k, s in new.items() if s.stage == current and k not in present]
     return {**base, "action": "migrate", "keep": keep, "cancel": cancel, "activate": activate, "changes": []}
 
@@ -88,7 +82,7 @@ def do_migrate(request: Request, new_version, *, restart: bool, outbox: ev.Outbo
         return result
     tasks = list(ApprovalTask.objects.filter(request=request, round=request.round).select_related("step"))
     for task in tasks:
-        key = step_key(task.step)
+        key = task.step.key
         if task.status == TaskStatus.PENDING and key in result["cancel"]:
             task.status = check_task(task, "cancel", request=request)
             task.outcome_reason = "migrated"

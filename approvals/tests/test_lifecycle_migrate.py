@@ -6,15 +6,13 @@ from io import StringIO
 import pytest
 from django.core.management import call_command
 from django.test import Client
-from django.utils import timezone
 
 from approvals.models import ApprovalTask, Assignment, TaskStatus
 from approvals.tests.test_engine import decide, open_task, status, submit
 from auditlogs.models import AuditLog
 from core.testing import api_client, error_code, make_user
 from requests.models import Request
-from requests.tests.factories import People, make_flow, role_step, user_step
-from workflows.models import Step, VersionStatus, WorkflowVersion
+from requests.tests.factories import People, make_flow, next_version, role_step, user_step
 
 pytestmark = pytest.mark.django_db
 
@@ -22,23 +20,6 @@ pytestmark = pytest.mark.django_db
 @pytest.fixture
 def p(org):
     return People(org)
-
-
-def next_version(v1, steps) -> WorkflowVersion:
-    """Version 2 of ``v1``'s workflow with ``steps``, published (v1 retired)."""
-    v2 = WorkflowVersion.objects.create(
-        organization=v1.organization,
-        definition=v1.definition,
-        number=v1.number + 1,
-        status=VersionStatus.DRAFT,
-        form_schema=v1.form_schema,
-    )
-    for i, spec in enumerate(steps):
-        Step.objects.create(version=v2, position=i, **spec)
-    WorkflowVersion.objects.filter(pk=v1.pk).update(status=VersionStatus.RETIRED)
-    WorkflowVersion.objects.filter(pk=v2.pk).update(status=VersionStatus.PUBLISHED, published_at=timezone.now())
-    v2.refresh_from_db()
-    return v2
 
 
 def migrate(actor, v1, **body):
@@ -92,6 +73,31 @@ def test_pending_steps_keep_their_decisions_a_removed_one_is_cancelled_and_new_o
 
     decide(p.frank, finance)
     decide(p.carl, open_task(rid, "Security"))
+    assert status(rid) == "approved"
+
+
+def test_a_renamed_step_keeps_its_pending_task(org, p):
+    v1 = make_flow(org, [user_step(1, "Manager", p.mark), role_step(2, "Finance", "finance_approver", mode="all")])
+    rid = submit(p.alice, v1)["id"]
+    decide(p.mark, open_task(rid))
+    task = open_task(rid, "Finance")
+    decide(p.fiona, task)
+    # the same step (its key) under a new name: not a removed step plus a new one
+    v2 = next_version(
+        v1,
+        [
+            user_step(1, "Manager", p.mark),
+            role_step(2, "Finance review", "finance_approver", mode="all", key="finance"),
+        ],
+    )
+
+    r = migrate(p.admin, v1, dry_run=False)
+    (result,) = r.json()["results"]
+    assert (result["action"], result["keep"], result["cancel"], result["activate"]) == ("migrate", ["finance"], [], [])
+    task.refresh_from_db()
+    assert task.status == TaskStatus.PENDING and task.step.version_id == v2.pk and task.step.name == "Finance review"
+    assert Assignment.objects.get(task=task, assignee=p.fiona).decision == "approved"
+    decide(p.frank, task)
     assert status(rid) == "approved"
 
 

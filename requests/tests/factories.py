@@ -6,6 +6,7 @@ from django.utils import timezone
 
 from core.testing import make_department, make_role, make_user
 from workflows.models import Step, VersionStatus, WorkflowDefinition, WorkflowVersion
+from workflows.validation import step_key_from_name
 
 _seq = itertools.count(1)
 
@@ -34,12 +35,42 @@ def make_flow(org, steps, *, key=None, form_schema=None, distinct=False, prefix=
         form_schema=PURCHASE_SCHEMA if form_schema is None else form_schema,
         distinct_approvers=distinct,
     )
+    return _publish(version, steps)
+
+
+def _publish(version: WorkflowVersion, steps) -> WorkflowVersion:
     for i, spec in enumerate(steps):
+        spec = dict(spec)
+        spec.setdefault("key", step_key_from_name(spec["name"]))
         Step.objects.create(version=version, position=spec.pop("position", i), **spec)
     # Steps are written while a draft (the database guards published ones), then it is published.
     WorkflowVersion.objects.filter(pk=version.pk).update(status=VersionStatus.PUBLISHED, published_at=timezone.now())
     version.refresh_from_db()
     return version
+
+
+def next_version(version: WorkflowVersion, steps, *, form_schema=None, publish: bool = True) -> WorkflowVersion:
+    """The next version of ``version``'s workflow with ``steps`` (keys from the names unless given):
+    published (the published one retired) or, with ``publish=False``, left a draft."""
+    definition = version.definition
+    draft = WorkflowVersion.objects.create(
+        organization=version.organization,
+        definition=definition,
+        number=definition.versions.order_by("-number").first().number + 1,
+        status=VersionStatus.DRAFT,
+        form_schema=version.form_schema if form_schema is None else form_schema,
+        distinct_approvers=version.distinct_approvers,
+    )
+    if not publish:
+        for i, spec in enumerate(steps):
+            spec = dict(spec)
+            spec.setdefault("key", step_key_from_name(spec["name"]))
+            Step.objects.create(version=draft, position=spec.pop("position", i), **spec)
+        return draft
+    WorkflowVersion.objects.filter(definition=definition, status=VersionStatus.PUBLISHED).update(
+        status=VersionStatus.RETIRED
+    )
+    return _publish(draft, steps)
 
 
 def user_step(stage, name, user, **kw):

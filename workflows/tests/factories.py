@@ -37,7 +37,9 @@ def second_draft(org, dana):
     content = services.version_as_dict(draft)
     steps = [s for s in content["steps"] if s["name"] != "CFO approval"]
     steps[0]["sla_hours"] = 4
-    steps.append({**steps[1], "name": "Procurement", "stage": 3, "approver_ref": "cfo", "condition": ""})
+    steps.append(
+        {**steps[1], "name": "Procurement", "key": "procurement", "stage": 3, "approver_ref": "cfo", "condition": ""}
+    )
     schema = {**content["form_schema"], "properties": {**content["form_schema"]["properties"]}}
     schema["properties"]["cost_center"] = {"type": "string"}
     del schema["properties"]["justification"]

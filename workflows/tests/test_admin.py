@@ -321,7 +321,7 @@ def _with_extra_steps(org, dana, extra: int):
     draft = definition.versions.get()
     content = services.version_as_dict(draft)
     steps = content["steps"] + [
-        {**content["steps"][1], "name": f"Extra {i}", "stage": 4 + i, "approver_ref": "legal_approver"}
+        {**content["steps"][1], "name": f"Extra {i}", "key": "", "stage": 4 + i, "approver_ref": "legal_approver"}
         for i in range(extra)
     ]
     services.draft_save(

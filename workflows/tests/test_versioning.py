@@ -111,3 +111,34 @@ def test_seed_demo_twice(db):
     ]
     assert len(expected) == 4
     assert pr["form_schema"]["required"] == ["amount", "vendor"]
+
+
+def test_steps_get_a_key_from_their_name_and_a_new_draft_keeps_it_through_a_rename(org):
+    definition = make_workflow(org)
+    published = definition.versions.get()
+    keys = {s.name: s.key for s in published.steps.all()}
+    assert keys["CFO approval"] == "cfo-approval" and len(set(keys.values())) == len(keys)
+    draft = services.draft_from_version(actor=None, version=published)
+    content = services.version_as_dict(draft)
+    cfo = next(s for s in content["steps"] if s["name"] == "CFO approval")
+    cfo["name"] = "Chief financial officer"
+    services.draft_save(
+        actor=None, definition=definition, version=draft, form_schema=content["form_schema"], steps=content["steps"]
+    )
+    assert draft.steps.get(name="Chief financial officer").key == "cfo-approval"
+
+
+def test_a_duplicate_or_malformed_step_key_is_refused(org):
+    definition = make_workflow(org, publish=False)
+    draft = definition.versions.get()
+    content = services.version_as_dict(draft)
+    before = list(draft.steps.values_list("name", "key"))
+    for bad in ([content["steps"][0]["key"], "steps[1].key"], ["Not A Key!", "steps[1].key"]):
+        steps = [dict(s) for s in content["steps"]]
+        steps[1]["key"] = bad[0]
+        with pytest.raises(ValidationFailed) as info:
+            services.draft_save(
+                actor=None, definition=definition, version=draft, form_schema=content["form_schema"], steps=steps
+            )
+        assert bad[1] in info.value.details
+    assert list(draft.steps.values_list("name", "key")) == before
