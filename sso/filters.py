@@ -17,3 +17,16 @@ class CallbackParams(FilterSet):
 
     def keep(self, queryset, name, value):
         return queryset
+
+
+class LoginParams(FilterSet):
+    """``GET auth/oidc/<org-slug>/login/?next=admin``: sign in to the admin site instead of the API."""
+
+    next = django_filters.ChoiceFilter(choices=[("admin", "admin")], method="keep", help_text="admin, or absent.")
+
+    class Meta:
+        model = OIDCLoginAttempt
+        fields = ["next"]
+
+    def keep(self, queryset, name, value):
+        return queryset

@@ -45,6 +45,8 @@ class OIDCLoginAttempt(UUIDModel):
     nonce = models.CharField(max_length=64)
     code_verifier = models.CharField(max_length=128)
     redirect_uri = models.URLField(max_length=500)
+    # "api": the callback answers the token pair; "admin": it opens an admin-site session.
+    purpose = models.CharField(max_length=8, default="api")
     created_at = models.DateTimeField(default=timezone.now, db_index=True)
 
     objects = TenantQuerySet.as_manager()

@@ -110,7 +110,7 @@ def _refused(*, provider: OIDCProvider | None, reason: str, email: str = "", use
         )
 
 
-def login_start(*, provider: OIDCProvider, redirect_uri: str) -> tuple[str, str]:
+def login_start(*, provider: OIDCProvider, redirect_uri: str, purpose: str = "api") -> tuple[str, str]:
     """Record a new attempt; the provider's authorization URL for it and its state (which the
     view also gives the browser, so the callback completes only in the browser that started)."""
     state, nonce, verifier = protocol.random_token(), protocol.random_token(), protocol.random_token()
@@ -133,6 +133,7 @@ def login_start(*, provider: OIDCProvider, redirect_uri: str) -> tuple[str, str]
             nonce=nonce,
             code_verifier=verifier,
             redirect_uri=redirect_uri,
+            purpose=purpose,
         )
     return url, state
 
@@ -190,8 +191,10 @@ def _user_for(*, email: str, claims: dict, provider: OIDCProvider) -> User:
     )
 
 
-def login_finish(*, state: str, code: str, browser_state: str | None) -> tuple[User, dict]:
-    """Complete a sign-in: the same token pair as a password login (audited ``auth.oidc_login``).
+def login_finish(*, state: str, code: str, browser_state: str | None) -> tuple[User, dict | None]:
+    """Complete a sign-in: the same token pair as a password login (audited ``auth.oidc_login``);
+    for a sign-in into the admin (``purpose`` admin) no tokens (None): the caller opens the admin
+    session, for staff only.
 
     ``browser_state`` is the state the starting browser kept (a cookie): a callback address
     opened in another browser (login CSRF: someone else's code and state) is refused and the
@@ -220,12 +223,21 @@ def login_finish(*, state: str, code: str, browser_state: str | None) -> tuple[U
         email = _email_of(claims, provider)
         with transaction.atomic():
             user = _user_for(email=email, claims=claims, provider=provider)
-            tokens = account_services.login_complete(user=user, method="oidc")
+            if attempt.purpose == "admin":
+                if not user.is_staff:
+                    raise Forbidden("This account cannot use the admin.", code="not_staff")
+                tokens = None
+            else:
+                tokens = account_services.login_complete(user=user, method="oidc")
             audit_record(
                 action="auth.oidc_login",
                 actor=user,
                 target=user,
-                changes={"issuer": [None, provider.issuer], "subject": [None, str(claims["sub"])[:200]]},
+                changes={
+                    "issuer": [None, provider.issuer],
+                    "subject": [None, str(claims["sub"])[:200]],
+                    "purpose": [None, attempt.purpose],
+                },
             )
     except protocol.TokenRejected as exc:
         _refused(provider=provider, reason=exc.reason, email=email)

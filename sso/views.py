@@ -1,6 +1,7 @@
 """``auth/oidc/<org-slug>/login/`` and ``auth/oidc/callback/`` (docs/security.md, "Single sign-on")."""
 
 from django.conf import settings
+from django.contrib.auth import login as auth_login
 from django.http import HttpResponseRedirect
 from django.urls import reverse
 from django_ratelimit.core import is_ratelimited
@@ -14,7 +15,7 @@ from accounts.services import rate_seconds
 from core.exceptions import NotAuthenticated, NotFound, RateLimited
 from core.filters import query_params
 from sso import selectors, services
-from sso.filters import CallbackParams
+from sso.filters import CallbackParams, LoginParams
 
 STATE_COOKIE = "oidc_state"
 
@@ -37,13 +38,17 @@ class OIDCLoginView(APIView):
     permission_classes = [AllowAny]
     throttle_classes: list = []
 
-    @extend_schema(responses={302: OpenApiResponse(description="To the identity provider.")})
+    @extend_schema(
+        parameters=[OpenApiParameter("next", str, enum=["admin"])],
+        responses={302: OpenApiResponse(description="To the identity provider.")},
+    )
     def get(self, request, org_slug):
         _check_rate(request._request)
+        purpose = "admin" if query_params(LoginParams, request)["next"] == "admin" else "api"
         provider = selectors.enabled_provider(org_slug=org_slug)
         if provider is None:
             raise NotFound("This organization has no single sign-on.")
-        url, state = services.login_start(provider=provider, redirect_uri=callback_url(request))
+        url, state = services.login_start(provider=provider, redirect_uri=callback_url(request), purpose=purpose)
         response = HttpResponseRedirect(url)
         # Lax: sent on the provider's top-level redirect back, not on cross-site subrequests.
         response.set_cookie(
@@ -80,4 +85,7 @@ class OIDCCallbackView(APIView):
         user, tokens = services.login_finish(
             state=params["state"], code=params["code"], browser_state=request.COOKIES.get(STATE_COOKIE)
         )
+        if tokens is None:  # a sign-in into the admin site: its session, then its index
+            auth_login(request._request, user, backend="django.contrib.auth.backends.ModelBackend")
+            return HttpResponseRedirect(reverse("admin:index"))
         return Response({**tokens, "user": MeSerializer(user).data})

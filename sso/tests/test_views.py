@@ -31,11 +31,13 @@ def sso_org(org, oidc_provider, settings):
     return org
 
 
-def sign_in(oidc_provider, email: str, *, org_slug: str = "acme-test", tamper=None, follow: bool = True):
+def sign_in(
+    oidc_provider, email: str, *, org_slug: str = "acme-test", tamper=None, follow: bool = True, client=None, query=""
+):
     """Start at our login, sign in at the provider as ``email``, return our callback's response
     (``follow=False``: the callback's address, not yet called)."""
-    client = api_client()
-    start = client.get(f"/api/v1/auth/oidc/{org_slug}/login/")
+    client = client or api_client()
+    start = client.get(f"/api/v1/auth/oidc/{org_slug}/login/{query}")
     assert start.status_code == 302, start.content
     authorize = start["Location"]
     assert authorize.startswith(oidc_provider.issuer + "/authorize/")
@@ -195,3 +197,20 @@ def test_a_callback_opened_in_another_browser_is_refused(sso_org, oidc_provider)
     assert elsewhere.status_code == 401 and error_code(elsewhere) == "oidc_state_invalid"
     assert not LoginSession.objects.exists()
     assert OIDCLoginAttempt.objects.count() == 1  # left alone: the right browser may still finish
+
+
+def test_staff_sign_in_to_the_admin(sso_org, oidc_provider, client):
+    staff = make_user(sso_org, "jo@acme-test.test", roles=["org_admin"], is_staff=True)
+    response = sign_in(oidc_provider, staff.email, client=client, query="?next=admin")
+    assert response.status_code == 302 and response["Location"] == "/admin/"
+    assert client.get("/admin/").status_code == 200
+    assert not LoginSession.objects.exists()  # no API tokens for an admin sign-in
+    log = AuditLog.objects.get(action="auth.oidc_login")
+    assert log.changes["purpose"] == [None, "admin"]
+
+
+def test_admin_sign_in_of_someone_not_staff_is_refused(sso_org, oidc_provider, client):
+    make_user(sso_org, "kim@acme-test.test")
+    response = sign_in(oidc_provider, "kim@acme-test.test", client=client, query="?next=admin")
+    _refused(response, 403, "not_staff")
+    assert client.get("/admin/").status_code == 302  # still to the admin's login page
