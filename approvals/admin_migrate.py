@@ -52,7 +52,7 @@ def migrate_view(request, pk):
     }
     if context["published"] and data is not None and form.is_valid():
         try:
-            context["results"] = workflow_migrate(
+            run = workflow_migrate(
                 actor=request.user,
                 workflow_id=version.definition_id,
                 from_version=form.cleaned_data["from_version"],
@@ -60,6 +60,7 @@ def migrate_view(request, pk):
                 dry_run=request.method != "POST",
                 restart=form.cleaned_data["restart"],
             )
+            context["results"], context["remaining"] = run["results"], run["remaining"]
         except ApplicationError as exc:
             context["error"] = exc.message
             status = exc.status_code

@@ -215,8 +215,15 @@ class MigrationResultSerializer(serializers.Serializer):
     keep = serializers.ListField(child=serializers.CharField(), required=False)
     cancel = serializers.ListField(child=serializers.CharField(), required=False)
     activate = serializers.ListField(child=serializers.CharField(), required=False)
+    settle = serializers.DictField(
+        child=serializers.ChoiceField(choices=["approve", "reject"]),
+        required=False,
+        help_text="Kept tasks (step key) that the new step's mode decides on their standing decisions.",
+    )
+    errors = serializers.DictField(required=False, help_text="data_invalid: how the data misses the new form.")
 
 
 class MigrateResponseSerializer(serializers.Serializer):
     dry_run = serializers.BooleanField()
     results = MigrationResultSerializer(many=True)
+    remaining = serializers.IntegerField(help_text="Pending requests of from_version beyond this call's 200.")

@@ -219,7 +219,7 @@ class WorkflowMigrateView(OrgScopedViewMixin, APIView):
         s = MigrateSerializer(data=request.data)
         s.is_valid(raise_exception=True)
         data = s.validated_data
-        results = lifecycle.workflow_migrate(
+        run = lifecycle.workflow_migrate(
             actor=request.user,
             workflow_id=pk,
             from_version=data["from_version"],
@@ -228,4 +228,4 @@ class WorkflowMigrateView(OrgScopedViewMixin, APIView):
             request_ids=data.get("requests"),
             restart=data["restart"],
         )
-        return Response({"dry_run": data["dry_run"], "results": results})
+        return Response({"dry_run": data["dry_run"], **run})

@@ -9,20 +9,30 @@ keeps its key; the validator fills a blank one with the name's slug). Per reques
   cancelled and the request starts again in a new round on the new version;
 - otherwise each pending task whose step still exists keeps its decisions and assignments (it now
   points at the new step); a pending step that disappeared is cancelled; steps the new version
-  adds to the current stage are activated by its rules; with nothing left open the request moves on.
+  adds to the current stage are activated by its rules; a kept task is then decided under its new
+  step's mode (``any`` where ``all`` was asked may now be met: ``settle``); with nothing left open
+  the request moves on;
+- a request whose data does not fit the new version's form is left alone (``data_invalid``, the
+  form's ``errors``): its tasks would be decided on data the new version would refuse.
 
 A dry run answers the same plan and writes nothing.
 """
 
 from __future__ import annotations
 
+import copy
+
 from approvals import routing
 from approvals.lifecycle import engine
 from approvals.lifecycle import events as ev
 from approvals.lifecycle.transitions import check_request, check_task
-from approvals.models import ApprovalTask, TaskStatus
+from approvals.models import ApprovalTask, Decision, TaskStatus
+from core.exceptions import ValidationFailed
 from core.write_batch import WriteBatch
 from requests.models import Request
+from requests.validation import validate_form
+
+_DECIDED_EVENT = {"approve": ev.TaskApproved, "reject": ev.TaskRejected}
 
 
 def _keys(version) -> dict:
@@ -31,8 +41,22 @@ def _keys(version) -> dict:
 
 def plan(request: Request, new_version, *, restart: bool) -> dict:
     """What migrating ``request`` to ``new_version`` would do (reads only)."""
+    base = {
+        "request": str(request.pk),
+        "reference": request.reference,
+        "from_version": request.workflow_version.number,
+        "to_version": new_version.number,
+    }
+    try:
+        validate_form(new_version.form_schema, request.data)
+    except ValidationFailed as exc:
+        return {**base, "action": "left_alone", "reason": "data_invalid", "errors": exc.details, "changes": []}
     new = _keys(new_version)
-    tasks = list(ApprovalTask.objects.filter(request=request, round=request.round).select_related("step"))
+    tasks = list(
+        ApprovalTask.objects.filter(request=request, round=request.round)
+        .select_related("step")
+        .prefetch_related("assignments")
+    )
     current = request.current_stage or 0
     done = [t for t in tasks if t.status in (TaskStatus.APPROVED, TaskStatus.SKIPPED) and t.stage < current]
     changes = []
@@ -46,12 +70,6 @@ def plan(request: Request, new_version, *, restart: bool) -> dict:
     for key, step in new.items():
         if step.stage < current and key not in done_keys:
             changes.append(f"{step.name}: added to completed stage {step.stage}")
-    base = {
-        "request": str(request.pk),
-        "reference": request.reference,
-        "from_version": request.workflow_version.number,
-        "to_version": new_version.number,
-    }
     if changes and not restart:
         return {**base, "action": "left_alone", "reason": "completed_stages_change", "changes": changes}
     if changes:
@@ -61,7 +79,28 @@ def plan(request: Request, new_version, *, restart: bool) -> dict:
     cancel = [t.step.key for t in pending if t.step.key not in keep]
     present = {t.step.key for t in tasks}
     activate = [k for k, s in new.items() if s.stage == current and k not in present]
-    return {**base, "action": "migrate", "keep": keep, "cancel": cancel, "activate": activate, "changes": []}
+    settle = {}
+    for task in pending:
+        if task.step.key in keep:
+            action, _ = _outcome_under(task, new[task.step.key])
+            if action is not None:
+                settle[task.step.key] = action
+    return {
+        **base,
+        "action": "migrate",
+        "keep": keep,
+        "cancel": cancel,
+        "activate": activate,
+        "settle": settle,
+        "changes": [],
+    }
+
+
+def _outcome_under(task: ApprovalTask, step) -> tuple[str | None, str]:
+    """How ``task``'s standing decisions settle under ``step``'s mode (a copy: reads only)."""
+    moved = copy.copy(task)
+    moved.step = step
+    return engine.task_outcome(moved)
 
 
 def do_migrate(request: Request, new_version, *, restart: bool, outbox: ev.Outbox) -> dict:
@@ -89,6 +128,8 @@ def do_migrate(request: Request, new_version, *, restart: bool, outbox: ev.Outbo
             task.save(update_fields=["status", "outcome_reason", "updated_at"])
             outbox.emit(ev.TaskCancelled(task, {"request": str(request.pk), "reason": "migrated"}))
         elif key in new:  # kept (pending or done): the same place on the new version's step
+            if task.status == TaskStatus.PENDING:
+                check_task(task, "migrate", request=request)
             task.step = new[key]
             task.save(update_fields=["step", "updated_at"])
     request.workflow_version = new_version
@@ -112,9 +153,45 @@ def do_migrate(request: Request, new_version, *, restart: bool, outbox: ev.Outbo
             if step_plan.applies:
                 engine._activate_step(request, step_plan, outbox, batch=batch)
         batch.execute()
+    stage = request.current_stage
+    for task in (
+        ApprovalTask.objects.filter(
+            request=request, round=request.round, status=TaskStatus.PENDING, step__key__in=list(result["settle"])
+        )
+        .select_related("step")
+        .prefetch_related("assignments")
+    ):
+        if not _settle_kept(request, task, outbox) or request.status != "pending" or request.current_stage != stage:
+            return result  # settling moved the request on (rejected, or to the next stage)
     if not ApprovalTask.objects.filter(request=request, round=request.round, status=TaskStatus.PENDING).exists():
         engine.activate_from(request, stage=(request.current_stage or 0) + 1, outbox=outbox)
     return result
+
+
+def _settle_kept(request: Request, task: ApprovalTask, outbox: ev.Outbox) -> bool:
+    """Decide a kept task under its new step's mode; True when it settled."""
+    action, reason = engine.task_outcome(task)
+    if action is None:
+        return False
+    before = task.status
+    engine.settle_task(task, action, f"migrated_{reason}", request=request)
+    outbox.emit(
+        _DECIDED_EVENT[action](
+            task,
+            {
+                "request": str(request.pk),
+                "step": task.step.name,
+                "decision": Decision.APPROVED if action == "approve" else Decision.REJECTED,
+                "comment": "",
+                "on_behalf_of": None,
+                "system": True,
+                "status": [before, task.status],
+                "outcome": task.outcome_reason,
+            },
+        )
+    )
+    engine.after_task_settled(request, task, outbox)
+    return True
 
 
 def _emit(request: Request, old_version, result: dict, outbox: ev.Outbox) -> None:
@@ -125,7 +202,7 @@ def _emit(request: Request, old_version, result: dict, outbox: ev.Outbox) -> Non
                 "from_version": old_version.number,
                 "to_version": request.workflow_version.number,
                 "restarted": result["action"] == "restart",
-                **{k: result[k] for k in ("keep", "cancel", "activate", "changes") if k in result},
+                **{k: result[k] for k in ("keep", "cancel", "activate", "settle", "changes") if k in result},
             },
             request=request,
         )

@@ -201,6 +201,8 @@ def bulk_approve(*, actor, task_ids: list, comment: str = "") -> list[dict]:
 
 # --- version migration -----------------------------------------------------------------------
 
+MIGRATE_MAX_REQUESTS = 200  # per call (each request its own lock and transaction): call again for the rest
+
 
 def workflow_migrate(
     *,
@@ -212,10 +214,12 @@ def workflow_migrate(
     request_ids: list | None = None,
     restart: bool = False,
     organization_id=None,
-) -> list[dict]:
+) -> dict:
     """Move the pending requests of ``from_version`` to the published ``to_version`` (needs
-    ``workflows.manage``); each request in its own transaction, locked first. Returns one plan
-    per request (``migrate``, ``restart`` or ``left_alone`` with the reason); a dry run writes nothing.
+    ``workflows.manage``); each request in its own transaction, locked first, the oldest
+    ``MIGRATE_MAX_REQUESTS`` per call. Returns ``{"results": [one plan per request: migrate,
+    restart or left_alone with the reason], "remaining": pending requests of from_version this
+    call did not look at}``; a dry run writes nothing.
 
     ``actor=None`` is the operator's command (``manage.py workflow_migrate``) for ``organization_id``."""
     if actor is not None:
@@ -245,8 +249,13 @@ def workflow_migrate(
     )
     if request_ids is not None:
         ids = ids.filter(pk__in=request_ids)
+    batch = list(ids.order_by("created_at", "pk").values_list("pk", flat=True)[: MIGRATE_MAX_REQUESTS + 1])
+    remaining = 0
+    if len(batch) > MIGRATE_MAX_REQUESTS:
+        batch = batch[:MIGRATE_MAX_REQUESTS]
+        remaining = ids.count() - MIGRATE_MAX_REQUESTS
     results = []
-    for request_id in ids.order_by("created_at").values_list("pk", flat=True):
+    for request_id in batch:
         outbox = Outbox(actor=actor)
         with transaction.atomic():
             request = lock_request(organization_id=organization_id, pk=request_id)
@@ -257,4 +266,4 @@ def workflow_migrate(
                 continue
             results.append(do_migrate(request, target, restart=restart, outbox=outbox))
             outbox.flush()
-    return results
+    return {"results": results, "remaining": remaining}

@@ -36,6 +36,7 @@ TASK_TRANSITIONS: dict[tuple[str, str], str] = {
     (T.PENDING, "reassign"): T.PENDING,
     (T.PENDING, "add_assignee"): T.PENDING,
     (T.PENDING, "retract"): T.PENDING,  # one assignee takes their decision back; the task had not settled
+    (T.PENDING, "migrate"): T.PENDING,  # onto the new version's step of the same key: assignments kept
     (T.PENDING, "approve"): T.APPROVED,
     (T.PENDING, "reject"): T.REJECTED,
     (T.PENDING, "cancel"): T.CANCELLED,

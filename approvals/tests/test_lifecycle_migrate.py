@@ -172,3 +172,59 @@ def test_the_admin_page_dry_runs_then_moves(org, p):
     outsider = make_user(org, "staff@acme-test.test", roles=["requester"], is_staff=True)
     client.force_login(outsider)
     assert client.post(url, {"from_version": 1}).status_code in (403, 404)
+
+
+def test_a_kept_task_is_decided_under_its_new_steps_mode(org, p):
+    v1 = make_flow(org, [role_step(1, "Finance", "finance_approver", mode="all"), user_step(2, "Legal", p.lena)])
+    rid = submit(p.alice, v1)["id"]
+    task = open_task(rid)
+    decide(p.fiona, task)  # one of two: not enough for "all"
+    next_version(v1, [role_step(1, "Finance", "finance_approver", mode="any"), user_step(2, "Legal", p.lena)])
+
+    (dry,) = migrate(p.admin, v1).json()["results"]
+    assert dry["keep"] == ["finance"] and dry["settle"] == {"finance": "approve"}
+    task.refresh_from_db()
+    assert task.status == TaskStatus.PENDING  # the dry run decided nothing
+
+    (result,) = migrate(p.admin, v1, dry_run=False).json()["results"]
+    assert result["settle"] == {"finance": "approve"}
+    task.refresh_from_db()
+    assert task.status == TaskStatus.APPROVED and task.outcome_reason == "migrated_approved"
+    assert open_task(rid).step.name == "Legal" and Request.objects.get(pk=rid).current_stage == 2
+    row = AuditLog.objects.get(action="task.approved", target_id=str(task.pk), changes__system=True)
+    assert row.changes["outcome"] == "migrated_approved"
+
+
+def test_a_request_whose_data_does_not_fit_the_new_form_is_left_alone(org, p):
+    v1 = make_flow(org, [user_step(1, "Manager", p.mark)])
+    rid = submit(p.alice, v1)["id"]  # no cost_center
+    schema = {**v1.form_schema, "properties": {**v1.form_schema["properties"], "cost_center": {"type": "string"}}}
+    next_version(v1, [user_step(1, "Manager", p.mark)], form_schema={**schema, "required": ["amount", "cost_center"]})
+
+    (result,) = migrate(p.admin, v1, dry_run=False, restart=True).json()["results"]
+    assert (result["action"], result["reason"]) == ("left_alone", "data_invalid")
+    assert list(result["errors"]) == ["data.cost_center"]
+    assert Request.objects.get(pk=rid).workflow_version_id == v1.pk
+    assert open_task(rid).step.version_id == v1.pk
+    assert not AuditLog.objects.filter(action="request.migrated").exists()
+
+
+def test_a_call_moves_at_most_the_limit_and_says_how_many_remain(org, p, monkeypatch):
+    from approvals.lifecycle import services
+
+    monkeypatch.setattr(services, "MIGRATE_MAX_REQUESTS", 2)
+    v1 = make_flow(org, [user_step(1, "Manager", p.mark)], key="many-flow")
+    rids = [submit(p.alice, v1, title=f"r{i}")["id"] for i in range(3)]
+    v2 = next_version(v1, [user_step(1, "Manager", p.mark)])
+
+    body = migrate(p.admin, v1, dry_run=False).json()
+    assert len(body["results"]) == 2 and body["remaining"] == 1
+    assert [Request.objects.get(pk=r).workflow_version_id for r in rids] == [v2.pk, v2.pk, v1.pk]  # oldest first
+    body = migrate(p.admin, v1, dry_run=False).json()
+    assert len(body["results"]) == 1 and body["remaining"] == 0
+
+    v3 = next_version(v2, [user_step(1, "Manager", p.mark)])  # the command goes on while calls move requests
+    out = StringIO()
+    call_command("workflow_migrate", "many-flow", "--from", "2", "--to", "3", "--org", org.slug, stdout=out)
+    assert out.getvalue().splitlines()[-1] == "moved 3 of 3 requests"
+    assert {Request.objects.get(pk=r).workflow_version_id for r in rids} == {v3.pk}

@@ -26,20 +26,31 @@ class Command(BaseCommand):
         definition = WorkflowDefinition.objects.filter(organization=organization, key=key).first()
         if definition is None:
             raise CommandError(f"No workflow {key!r} in {organization.slug}.")
-        try:
-            results = workflow_migrate(
-                actor=None,
-                organization_id=organization.pk,
-                workflow_id=definition.pk,
-                from_version=from_version,
-                to_version=to_version,
-                dry_run=dry_run,
-                restart=restart,
-            )
-        except ApplicationError as exc:
-            raise CommandError(f"{exc.message} {json.dumps(exc.details)}") from None
-        for result in results:
-            self.stdout.write(json.dumps(result))
+        results, remaining, seen = [], 0, set()
+        while True:  # the service takes 200 per call; a run goes on while calls move requests
+            try:
+                run = workflow_migrate(
+                    actor=None,
+                    organization_id=organization.pk,
+                    workflow_id=definition.pk,
+                    from_version=from_version,
+                    to_version=to_version,
+                    dry_run=dry_run,
+                    restart=restart,
+                )
+            except ApplicationError as exc:
+                raise CommandError(f"{exc.message} {json.dumps(exc.details)}") from None
+            new = [r for r in run["results"] if r["request"] not in seen]  # left alone: looked at again
+            for result in new:
+                self.stdout.write(json.dumps(result))
+            seen.update(r["request"] for r in new)
+            results += new
+            remaining = run["remaining"]
+            moved_now = any(r["action"] != "left_alone" for r in run["results"])
+            if dry_run or not remaining or not moved_now:
+                break
         moved = sum(1 for r in results if r["action"] != "left_alone")
         verb = "would move" if dry_run else "moved"
-        self.stdout.write(f"{verb} {moved} of {len(results)} requests")
+        self.stdout.write(
+            f"{verb} {moved} of {len(results)} requests" + (f"; {remaining} not looked at" if remaining else "")
+        )
