@@ -239,7 +239,7 @@ class WorkflowVersionAdmin(OrgScopedAdmin):
     list_filter = ["status"]
     list_select_related = ["definition"]
     search_fields = ["definition__key", "definition__name"]
-    actions = ["publish_selected", "new_draft_selected"]
+    actions = ["publish_selected", "new_draft_selected", "migrate_requests_selected"]
     readonly_fields = [
         "definition",
         "number",
@@ -458,6 +458,20 @@ class WorkflowVersionAdmin(OrgScopedAdmin):
                     format_html('Created draft <a href="{}">v{} of {}</a>.', url, draft.number, version.definition),
                     messages.SUCCESS,
                 )
+
+    @admin.action(description="Move running requests to this version")
+    def migrate_requests_selected(self, request, queryset):
+        """To the dry-run page of the move (approvals' admin page: moving requests is the lifecycle's),
+        with the newest earlier version that has pending requests picked."""
+        versions = list(queryset[:2])
+        if len(versions) != 1 or versions[0].status != VersionStatus.PUBLISHED:
+            self.message_user(request, "Select the one published version to move requests to.", messages.WARNING)
+            return None
+        url = reverse("workflow-migrate-admin", args=[versions[0].pk])
+        source = selectors.earlier_version_with_pending_requests(version=versions[0])
+        if source is None:
+            self.message_user(request, f"No pending request runs on an earlier version of {versions[0].definition}.")
+        return HttpResponseRedirect(url if source is None else f"{url}?from_version={source}")
 
 
 # --- definitions --------------------------------------------------------------------------

@@ -101,6 +101,23 @@ def role_people(*, organization, slugs) -> dict[str, tuple[list[str], int]]:
     return {slug: (names[:PEOPLE_SHOWN], len(names)) for slug, names in found.items()}
 
 
+def earlier_version_with_pending_requests(*, version: WorkflowVersion) -> int | None:
+    """The number of the newest version before ``version`` that pending requests still run on
+    (where a move of running requests to ``version`` starts from), or None."""
+    return (
+        WorkflowVersion.objects.filter(
+            organization_id=version.organization_id,
+            definition_id=version.definition_id,
+            number__lt=version.number,
+            requests__status="pending",
+            requests__deleted_at__isnull=True,
+        )
+        .order_by("-number")
+        .values_list("number", flat=True)
+        .first()
+    )
+
+
 def running_requests_on(*, version: WorkflowVersion) -> int:
     """Requests still moving on ``version`` (they stay on it when another version is published)."""
     return version.requests.for_organization(version.organization_id).running().count()

@@ -228,3 +228,25 @@ def test_a_call_moves_at_most_the_limit_and_says_how_many_remain(org, p, monkeyp
     call_command("workflow_migrate", "many-flow", "--from", "2", "--to", "3", "--org", org.slug, stdout=out)
     assert out.getvalue().splitlines()[-1] == "moved 3 of 3 requests"
     assert {Request.objects.get(pk=r).workflow_version_id for r in rids} == {v3.pk}
+
+
+def test_the_versions_list_action_leads_to_the_dry_run_page(org, p):
+    v1 = make_flow(org, [user_step(1, "Manager", p.mark), user_step(1, "Legal", p.lena)])
+    rid = submit(p.alice, v1)["id"]
+    v2 = next_version(v1, [user_step(1, "Manager", p.mark)])
+    dana = make_user(org, "dana@acme-test.test", roles=["workflow_designer"], is_staff=True)
+    client = Client()
+    client.force_login(dana)
+    changelist = "/admin/workflows/workflowversion/"
+    action = {"action": "migrate_requests_selected"}
+    r = client.post(changelist, {**action, "_selected_action": [str(v2.pk)]})
+    url = f"/admin/workflows/workflowversion/{v2.pk}/migrate/"
+    assert r.status_code == 302 and r["Location"] == f"{url}?from_version=1"  # the version requests run on
+    page = client.get(r["Location"])
+    assert page.status_code == 200 and 'data-action="migrate"' in page.content.decode()
+    assert Request.objects.get(pk=rid).workflow_version_id == v1.pk  # the page is a dry run
+
+    for selection in ([str(v1.pk)], [str(v1.pk), str(v2.pk)]):  # retired, or more than one: a warning
+        r = client.post(changelist, {**action, "_selected_action": selection})
+        assert r.status_code == 302 and r["Location"] == changelist
+    assert Request.objects.get(pk=rid).workflow_version_id == v1.pk
