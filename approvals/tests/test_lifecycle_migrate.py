@@ -5,7 +5,9 @@ from io import StringIO
 
 import pytest
 from django.core.management import call_command
+from django.db import connection
 from django.test import Client
+from django.test.utils import CaptureQueriesContext
 
 from approvals.models import ApprovalTask, Assignment, TaskStatus
 from approvals.tests.test_engine import decide, open_task, status, submit
@@ -250,3 +252,44 @@ def test_the_versions_list_action_leads_to_the_dry_run_page(org, p):
         r = client.post(changelist, {**action, "_selected_action": selection})
         assert r.status_code == 302 and r["Location"] == changelist
     assert Request.objects.get(pk=rid).workflow_version_id == v1.pk
+
+
+def test_a_stage_left_without_steps_moves_the_request_on(org, p):
+    v1 = make_flow(org, [user_step(1, "Manager", p.mark), user_step(2, "Legal", p.lena), user_step(3, "CFO", p.carl)])
+    rid = submit(p.alice, v1)["id"]
+    decide(p.mark, open_task(rid))
+    next_version(v1, [user_step(1, "Manager", p.mark), user_step(2, "CFO", p.carl)])  # legal gone: CFO is stage 2
+
+    (result,) = migrate(p.admin, v1, dry_run=False).json()["results"]
+    assert (result["action"], result["cancel"], result["activate"]) == ("migrate", ["legal"], ["cfo"])
+    task = open_task(rid)
+    assert task.step.key == "cfo" and task.stage == 2 and Request.objects.get(pk=rid).current_stage == 2
+
+
+def test_only_the_named_requests_move(org, p):
+    v1 = make_flow(org, [user_step(1, "Manager", p.mark)])
+    first, second = submit(p.alice, v1)["id"], submit(p.alice, v1)["id"]
+    v2 = next_version(v1, [user_step(1, "Manager", p.mark)])
+    body = migrate(p.admin, v1, dry_run=False, requests=[second]).json()
+    assert [x["request"] for x in body["results"]] == [second] and body["remaining"] == 0
+    assert [Request.objects.get(pk=r).workflow_version_id for r in (first, second)] == [v1.pk, v2.pk]
+
+
+def test_the_dry_runs_queries_grow_by_a_constant_per_request(org, p, django_assert_num_queries):
+    route, new_route = [user_step(1, "Manager", p.mark)], [user_step(1, "Legal", p.lena)]
+    flows = [make_flow(org, route) for _ in range(3)]
+    for n, v1 in enumerate(flows, start=1):
+        for _ in range(n):
+            submit(p.alice, v1)
+        next_version(v1, new_route)
+    for v1 in flows:
+        migrate(p.admin, v1)  # warm the caches (compiled routes)
+    counts = []
+    for v1 in flows[:2]:
+        with CaptureQueriesContext(connection) as ctx:
+            assert migrate(p.admin, v1).status_code == 200
+        counts.append(len(ctx))
+    per_request = counts[1] - counts[0]
+    assert 0 < per_request <= 8  # lock, plan (tasks, assignments, steps), form
+    with django_assert_num_queries(counts[1] + per_request):
+        assert len(migrate(p.admin, flows[2]).json()["results"]) == 3
