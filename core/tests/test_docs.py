@@ -8,7 +8,7 @@ import pytest
 from drf_spectacular.generators import SchemaGenerator
 
 ROOT = Path(__file__).resolve().parents[2]
-OUTSIDE = re.compile(r"DESIGN §|DESIGN\.md|\.\./shared/DESIGN|/work/")
+OUTSIDE = re.compile(r"DESIGN §|DESIGN\.md|/work/")
 LINK = re.compile(r"\]\(([^)#\s]+)(?:#[^)]*)?\)")
 
 
