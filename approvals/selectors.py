@@ -72,9 +72,13 @@ def assignments_with_users() -> Prefetch:
     return Prefetch("assignments", queryset=Assignment.objects.select_related("assignee", "on_behalf_of"))
 
 
-def task_detail_queryset() -> QuerySet[ApprovalTask]:
-    """Tasks with their step, request and assignments (assignees and whom they act for)."""
-    return ApprovalTask.objects.select_related("step", "request").prefetch_related(assignments_with_users())
+def task_detail_queryset(*, organization_id) -> QuerySet[ApprovalTask]:
+    """An organization's tasks with their step, request and assignments (assignees and whom they act for)."""
+    return (
+        ApprovalTask.objects.filter(organization_id=organization_id)
+        .select_related("step", "request")
+        .prefetch_related(assignments_with_users())
+    )
 
 
 def task_get(*, user, task_id) -> ApprovalTask:

@@ -168,7 +168,7 @@ def _apply(request, task, action: str, assignees, targets, per_assignee, outbox:
                 raise ValidationFailed(details={"from_user": ["Not an active assignee of this task."]})
             check_reassign_target(request, task, source, target)
             do_reassign(request, task, source=source, target=target, reason="escalation", outbox=outbox)
-            task = load_task(task.pk)  # the assignments as they are now
+            task = load_task(task.pk, organization_id=task.organization_id)  # the assignments as they are now
             task.request = request
             active.add(to.pk)
     elif action == OnBreach.ADD_APPROVER:

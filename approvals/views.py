@@ -50,7 +50,7 @@ class TaskViewSet(OrgScopedViewMixin, mixins.ListModelMixin, viewsets.GenericVie
     @extend_schema(responses={200: TaskDetailSerializer})
     def retrieve(self, request, pk=None):
         task = selectors.task_get(user=request.user, task_id=pk)
-        return self._answer(selectors.task_detail_queryset().get(pk=task.pk))
+        return self._answer(selectors.task_detail_queryset(organization_id=task.organization_id).get(pk=task.pk))
 
     def _decide(self, request, pk, decision):
         s = DecisionSerializer(data=request.data)
@@ -112,7 +112,7 @@ class TaskViewSet(OrgScopedViewMixin, mixins.ListModelMixin, viewsets.GenericVie
         lifecycle.task_add_assignee(
             actor=request.user, task_id=pk, user=s.validated_data["user"], comment=s.validated_data["comment"]
         )
-        return self._answer(selectors.task_detail_queryset().get(pk=pk))
+        return self._answer(selectors.task_detail_queryset(organization_id=request.user.organization_id).get(pk=pk))
 
     @extend_schema(request=BulkApproveSerializer, responses={200: BulkApproveResultSerializer})
     @action(detail=False, methods=["post"], url_path="bulk-approve")

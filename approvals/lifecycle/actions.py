@@ -164,7 +164,7 @@ def do_decide(
     batch.update(assignment, ["decision", "comment", "decided_at", "updated_at"])
     if delegation is not None:  # otherwise the prefetched assignment was updated in place
         batch.execute()
-        task = load_task(task.pk)
+        task = load_task(task.pk, organization_id=task.organization_id)
         task.request = request
     _record_decision(
         request,
@@ -292,6 +292,6 @@ def do_retract(
         ),
         ev.Notice(request.requester, {"who": actor.email}),
     )
-    task = load_task(task.pk)
+    task = load_task(task.pk, organization_id=task.organization_id)
     task.request = request
     return task

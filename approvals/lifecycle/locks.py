@@ -41,9 +41,9 @@ def _with_assignments(task: ApprovalTask) -> ApprovalTask:
     return task
 
 
-def load_task(task_id, *, lock: bool = False) -> ApprovalTask:
+def load_task(task_id, *, organization_id, lock: bool = False) -> ApprovalTask:
     """The task with its step, request and assignments (assignees and whom they act for)."""
-    qs = task_detail_queryset()
+    qs = task_detail_queryset(organization_id=organization_id)
     return (qs.select_for_update(of=("self",)) if lock else qs).get(pk=task_id)
 
 

@@ -138,7 +138,7 @@ def task_reassign(*, actor, task_id, to_user, from_user=None, reason: str = "rea
             request, task, source=source, target=target, reason=reason, outbox=outbox, actor_id=actor.pk
         )
         outbox.flush()
-    return load_task(task.pk)
+    return load_task(task.pk, organization_id=task.organization_id)
 
 
 def task_add_assignee(*, actor, task_id, user, comment: str = "", reason: str = "added") -> Assignment:
