@@ -4,7 +4,9 @@ Other apps add their own factories in ``<app>/tests/factories.py`` and reuse the
 """
 
 import itertools
+import threading
 
+from django.db import connection
 from rest_framework.test import APIClient
 from rest_framework_simplejwt.tokens import RefreshToken
 
@@ -58,3 +60,29 @@ def error_code(response) -> str:
     assert set(body) == {"error"}, body
     assert {"code", "message", "details"} <= set(body["error"]), body
     return body["error"]["code"]
+
+
+def race(call, n: int, timeout: float = 30) -> list:
+    """``call(i)`` in n real threads released together, each on its own database connection.
+
+    Returns the n results in thread order; an exception becomes its repr, so the caller's
+    assertions show it.
+    """
+    barrier = threading.Barrier(n)
+    results: list = [None] * n
+
+    def worker(i):
+        try:
+            barrier.wait(timeout=10)
+            results[i] = call(i)
+        except Exception as exc:  # noqa: BLE001 (surfaced by the caller's assertions)
+            results[i] = repr(exc)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=worker, args=(i,)) for i in range(n)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=timeout)
+    return results

@@ -4,13 +4,11 @@ A reset link confirmed N times at once sets one password; a TOTP code sent N tim
 one login; N failed logins at once all count toward the lockout.
 """
 
-import threading
 from datetime import timedelta
 
 import pyotp
 import pytest
 from django.contrib.auth.tokens import default_token_generator
-from django.db import connection
 from django.utils import timezone
 from django.utils.encoding import force_bytes
 from django.utils.http import urlsafe_base64_encode
@@ -18,31 +16,10 @@ from django.utils.http import urlsafe_base64_encode
 from accounts import mfa
 from accounts.models import LoginSession, SecurityPolicy, TOTPDevice, User
 from auditlogs.models import AuditLog
-from core.testing import PASSWORD, api_client, make_org, make_user
+from core.testing import PASSWORD, api_client, make_org, make_user, race
 
 N = 8
 pytestmark = pytest.mark.django_db(transaction=True)
-
-
-def race(call, n: int = N) -> list:
-    barrier = threading.Barrier(n)
-    results: list = [None] * n
-
-    def worker(i):
-        try:
-            barrier.wait(timeout=10)
-            results[i] = call(i)
-        except Exception as exc:  # surfaced by the assertions
-            results[i] = repr(exc)
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=worker, args=(i,)) for i in range(n)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(timeout=30)
-    return results
 
 
 def test_one_reset_link_confirmed_at_once_sets_one_password(settings):
@@ -54,7 +31,7 @@ def test_one_reset_link_confirmed_at_once_sets_one_password(settings):
         body = {"uid": uid, "token": token, "new_password": f"Racing-Pass-{i}-2031"}
         return api_client().post("/api/v1/auth/password/reset/confirm/", body, format="json").status_code
 
-    statuses = race(confirm)
+    statuses = race(confirm, N)
     assert sorted(statuses) == [204] + [400] * (N - 1), statuses
     winner = statuses.index(204)
     assert User.objects.get(pk=user.pk).check_password(f"Racing-Pass-{winner}-2031")
@@ -74,7 +51,7 @@ def test_one_totp_code_sent_at_once_opens_one_login(settings):
         body = {"mfa_token": tokens[i], "code": code}
         return api_client().post("/api/v1/auth/login/2fa/", body, format="json").status_code
 
-    statuses = race(second_step)
+    statuses = race(second_step, N)
     # The others: the code is spent (400), or the winner's login already spent their mfa_token (401).
     assert statuses.count(200) == 1 and set(statuses) <= {200, 400, 401}, statuses
     assert LoginSession.objects.filter(user=user).count() == 1
@@ -90,7 +67,7 @@ def test_failed_logins_at_once_all_count_toward_the_lockout(settings):
         body = {"email": user.email, "password": "wrong"}
         return api_client().post("/api/v1/auth/login/", body, format="json").status_code
 
-    assert race(wrong) == [401] * N
+    assert race(wrong, N) == [401] * N
     locked_until = User.objects.get(pk=user.pk).locked_until
     assert locked_until is not None and locked_until - timezone.now() <= timedelta(minutes=5)
     response = api_client().post("/api/v1/auth/login/", {"email": user.email, "password": PASSWORD}, format="json")

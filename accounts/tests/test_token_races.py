@@ -13,7 +13,7 @@ from rest_framework_simplejwt.token_blacklist.models import BlacklistedToken, Ou
 from rest_framework_simplejwt.tokens import RefreshToken
 
 from accounts import services
-from core.testing import PASSWORD, api_client, error_code, make_org, make_user
+from core.testing import PASSWORD, api_client, error_code, make_org, make_user, race
 
 LOGIN = "/api/v1/auth/login/"
 REFRESH = "/api/v1/auth/refresh/"
@@ -27,25 +27,11 @@ def _login(user) -> dict:
 
 
 def _race(refresh: str, n: int = N) -> list:
-    barrier = threading.Barrier(n)
-    results: list = [None] * n
+    def refresh_once(_i):
+        response = api_client().post(REFRESH, {"refresh": refresh}, format="json")
+        return (response.status_code, response.json())
 
-    def worker(i):
-        try:
-            barrier.wait(timeout=10)
-            response = api_client().post(REFRESH, {"refresh": refresh}, format="json")
-            results[i] = (response.status_code, response.json())
-        except Exception as exc:  # surfaced by the assertion below
-            results[i] = ("error", repr(exc))
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=worker, args=(i,)) for i in range(n)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(timeout=30)
-    return results
+    return race(refresh_once, n)
 
 
 @pytest.mark.django_db(transaction=True)

@@ -1,16 +1,14 @@
 """Single sign-on end to end against a real OpenID Connect provider process (sso/tests/conftest.py)."""
 
-import threading
 from urllib.parse import parse_qs, urlencode, urlsplit, urlunsplit
 
 import httpx
 import pytest
-from django.db import connection
 
 from accounts import services as account_services
 from accounts.models import LoginSession, User
 from auditlogs.models import AuditLog
-from core.testing import PASSWORD, api_client, error_code, make_department, make_org, make_role, make_user
+from core.testing import PASSWORD, api_client, error_code, make_department, make_org, make_role, make_user, race
 from sso import services
 from sso.models import OIDCLoginAttempt
 
@@ -164,25 +162,14 @@ def test_one_callback_of_racing_replays_wins(oidc_provider, settings):
     make_user(org, "hal@race-sso.test")
     callback, browser_state = sign_in(oidc_provider, "hal@race-sso.test", org_slug="race-sso", follow=False)
     n = 6
-    barrier, results = threading.Barrier(n), [None] * n
 
-    def worker(i):
-        try:
-            client = api_client()
-            client.cookies["oidc_state"] = browser_state
-            barrier.wait(timeout=10)
-            response = client.get(callback)
-            results[i] = (response.status_code, response.json())
-        except Exception as exc:  # surfaced by the assertion below
-            results[i] = ("error", repr(exc))
-        finally:
-            connection.close()
+    def callback_once(_i):
+        client = api_client()
+        client.cookies["oidc_state"] = browser_state
+        response = client.get(callback)
+        return (response.status_code, response.json())
 
-    threads = [threading.Thread(target=worker, args=(i,)) for i in range(n)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(timeout=60)
+    results = race(callback_once, n, timeout=60)
     statuses = sorted(r[0] for r in results)
     assert statuses == [200] + [401] * (n - 1), results
     assert {r[1]["error"]["code"] for r in results if r[0] == 401} == {"oidc_state_invalid"}
