@@ -50,11 +50,16 @@ def enqueue(task, *args, **kwargs) -> None:
     ``task`` is the task or its dotted path (``"notifications.tasks.send_email_deliveries"``): a
     service named by the task it queues then need not import the tasks module that imports it.
     """
+    enqueue_in(None, task, *args, **kwargs)
+
+
+def enqueue_in(countdown: float | None, task, *args, **kwargs) -> None:
+    """``enqueue``, the task to run ``countdown`` seconds after it is queued (a retry's backoff)."""
     what = f"task {task if isinstance(task, str) else task.name}"
 
     def send() -> None:
         resolved = import_string(task) if isinstance(task, str) else task
-        resolved.apply_async(args=args, kwargs=kwargs)
+        resolved.apply_async(args=args, kwargs=kwargs, countdown=countdown)
 
     on_commit(lambda: _guarded(broker_breaker, send, what), what=what)
 

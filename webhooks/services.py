@@ -24,7 +24,6 @@ from django.core.serializers.json import DjangoJSONEncoder
 from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
-from django.utils.module_loading import import_string
 
 from auditlogs.services import audit_record
 from core import events as after_commit
@@ -231,13 +230,8 @@ def _new_delivery(endpoint, event_type: str, body: dict, now, message_id: str | 
 
 
 def _send_after_commit(deliveries: list[WebhookDelivery], countdown: float | None = None) -> None:
-    deliver_webhook = import_string(DELIVER_TASK)
-
     for delivery in deliveries:
-        pk = str(delivery.pk)
-        after_commit.on_commit(
-            lambda pk=pk: deliver_webhook.apply_async(args=[pk], countdown=countdown), what=f"webhook {pk}"
-        )
+        after_commit.enqueue_in(countdown, DELIVER_TASK, str(delivery.pk))
 
 
 def send_test_event(*, actor, endpoint: WebhookEndpoint) -> WebhookDelivery:
@@ -458,8 +452,6 @@ def sweep(*, limit: int = 500) -> int:
         .order_by("next_attempt_at")
         .values_list("pk", flat=True)[:limit]
     )
-    deliver_webhook = import_string(DELIVER_TASK)
-
     for pk in due:
-        deliver_webhook.apply_async(args=[str(pk)])
+        after_commit.enqueue(DELIVER_TASK, str(pk))
     return len(due)

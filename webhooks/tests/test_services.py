@@ -235,12 +235,15 @@ def test_redeliver_sends_the_same_event_again(
     assert receiver.bodies()[0] == receiver.bodies()[1]
 
 
-def test_the_sweep_sends_what_a_lost_task_left_behind(org, receiver, endpoint_for, settings):
+def test_the_sweep_sends_what_a_lost_task_left_behind(
+    org, receiver, endpoint_for, settings, django_capture_on_commit_callbacks
+):
     settings.WEBHOOK_SWEEP_GRACE_SECONDS = 0
     endpoint = endpoint_for(receiver.url)
     delivery = services.send_test_event(actor=None, endpoint=endpoint)  # its task never runs (no commit here)
     WebhookDelivery.objects.filter(pk=delivery.pk).update(claimed_until=timezone.now() - dt.timedelta(seconds=1))
-    assert services.sweep() == 1  # eager in tests: sent at once
+    with django_capture_on_commit_callbacks(execute=True):  # the sweep queues through the after-commit path
+        assert services.sweep() == 1  # eager in tests: sent at once
     delivery.refresh_from_db()
     assert delivery.status == "succeeded" and len(receiver.requests) == 1
     assert services.sweep() == 0
