@@ -17,6 +17,7 @@ from accounts.catalog import ORG_ADMIN_ROLE
 from accounts.models import User
 from accounts.selectors import users_with_role
 from approvals.models import Delegation
+from core.compiled_query import CompiledQuery
 from core.ids import parse_uuid
 from workflows.conditions import ConditionError, evaluate_condition, requester_context
 from workflows.models import ApproverType, Step, VersionStatus
@@ -57,15 +58,15 @@ _COMPILED: dict = {}
 _COMPILED_MAX = 2048
 
 
-def _compile(version) -> tuple[tuple[Step, ...], MappingProxyType]:
+def _compile(version) -> tuple[tuple[Step, ...], MappingProxyType, MappingProxyType]:
     steps = tuple(sorted(version.steps.all(), key=lambda s: (s.stage, s.position, s.name)))
     stages: dict[int, tuple[Step, ...]] = {}
     for step in steps:
         stages[step.stage] = (*stages.get(step.stage, ()), step)
-    return steps, MappingProxyType(stages)
+    return steps, MappingProxyType(stages), MappingProxyType({s.pk: s for s in steps})
 
 
-def _compiled(version) -> tuple[tuple[Step, ...], MappingProxyType]:
+def _compiled(version) -> tuple[tuple[Step, ...], MappingProxyType, MappingProxyType]:
     if version.status == VersionStatus.DRAFT:
         return _compile(version)  # uses the prefetched steps when present
     compiled = _COMPILED.get(version.pk)
@@ -85,6 +86,11 @@ def stages_of(version) -> MappingProxyType:
     return _compiled(version)[1]
 
 
+def step_of(version, step_id) -> Step:
+    """The version's step ``step_id`` (shared by every caller: read it, do not change it)."""
+    return _compiled(version)[2][step_id]
+
+
 def step_applies(step: Step, *, data: dict, requester_ctx: dict) -> tuple[bool, str]:
     """(applies, error). A condition that cannot be evaluated makes the step apply (fail safe)."""
     if not (step.condition or "").strip():
@@ -95,14 +101,37 @@ def step_applies(step: Step, *, data: dict, requester_ctx: dict) -> tuple[bool, 
         return True, exc.message
 
 
+# Reads of every stage activation, compiled once per process (core.compiled_query; issue 14).
+_USER_BY_ID = CompiledQuery(
+    lambda organization_id, pk: User.objects.for_organization(organization_id).filter(is_active=True, pk=pk)
+)
+_USER_BY_EMAIL = CompiledQuery(
+    lambda organization_id, email: (
+        User.objects.for_organization(organization_id).filter(is_active=True, email__iexact=email).order_by("pk")[:1]
+    )
+)
+_DELEGATIONS = CompiledQuery(
+    lambda organization_id, ids, at, definition_id: (
+        Delegation.objects.filter(
+            organization_id=organization_id, from_user_id__in=ids, starts_at__lte=at, ends_at__gt=at
+        )
+        .filter(to_user__is_active=True)
+        .filter(Q(workflow__isnull=True) | Q(workflow_id=definition_id))
+        .select_related("to_user")
+        .order_by("from_user_id", "-starts_at")
+    )
+)
+
+
 def _user_by_ref(organization, ref) -> User | None:
     if ref in (None, ""):
         return None
-    qs = User.objects.for_organization(organization).filter(is_active=True)
     pk = parse_uuid(ref)
     if pk:
-        return qs.filter(pk=pk).first()
-    return qs.filter(email__iexact=str(ref).strip()).first()
+        found = _USER_BY_ID.fetch(organization_id=organization.pk, pk=pk)
+    else:
+        found = _USER_BY_EMAIL.fetch(organization_id=organization.pk, email=str(ref).strip())
+    return found[0] if found else None
 
 
 def resolve_candidates(step: Step, *, organization, requester: User, data: dict) -> list[User]:
@@ -134,16 +163,9 @@ def active_delegations(*, organization, users: Iterable[User], definition_id, at
     ids = [u.pk for u in users]
     if not ids:
         return {}
-    qs = (
-        Delegation.objects.filter(
-            organization=organization, from_user_id__in=ids, starts_at__lte=at, ends_at__gt=at, to_user__is_active=True
-        )
-        .filter(Q(workflow__isnull=True) | Q(workflow_id=definition_id))
-        .select_related("to_user")
-        .order_by("from_user_id", "-starts_at")
-    )
+    found = _DELEGATIONS.fetch(organization_id=organization.pk, ids=ids, at=at, definition_id=definition_id)
     out: dict = {}
-    for d in qs:
+    for d in found:
         out.setdefault(d.from_user_id, d)
     return out
 

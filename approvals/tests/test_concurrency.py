@@ -102,6 +102,23 @@ def test_last_two_parallel_tasks_activate_next_stage_once(org, p):
         assert AuditLog.objects.filter(action="task.assigned", target_id=str(stage2.get().pk)).count() == 1
 
 
+def test_every_assignee_of_an_all_task_at_once_settles_it_once(org, p):
+    # Each decision reads the assignments after it holds the lock, so the last one to get the
+    # lock sees every decision committed before it and settles the task (issue 14 moved this read).
+    approvers = [make_user(org, roles=["cfo_office"]) for _ in range(4)]
+    v = make_flow(org, [role_step(1, "Board", "cfo_office", mode="all"), user_step(2, "CFO", p.carl)])
+    for _ in range(3):
+        rid = submit(p.alice, v)
+        task = ApprovalTask.objects.get(request_id=rid, stage=1)
+        codes = run_parallel([post(u, f"/api/v1/tasks/{task.pk}/approve/") for u in approvers])
+        assert codes == [200] * 4, codes
+        task.refresh_from_db()
+        assert task.status == TaskStatus.APPROVED and task.outcome_reason == "all_approved"
+        assert task.assignments.filter(decision="approved").count() == 4
+        assert ApprovalTask.objects.filter(request_id=rid, stage=2, status="pending").count() == 1
+        assert Request.objects.get(pk=rid).current_stage == 2
+
+
 def test_simultaneous_resubmits_one_wins(org, p):
     v = make_flow(org, [user_step(1, "M", p.mark)])
     rid = submit(p.alice, v)
