@@ -49,9 +49,11 @@ def load_task(task_id, *, organization_id, lock: bool = False) -> ApprovalTask:
 # compiling the joined statement cost more Python time than PostgreSQL spent running it). The
 # version and its steps are not joined: a published version never changes (workflows.published).
 _LOCK_TASK = CompiledQuery(
-    lambda task_id, organization_id: ApprovalTask.objects.select_for_update(of=("request", "self"))
-    .select_related("request__organization", "request__definition", "request__requester")
-    .filter(pk=task_id, organization_id=organization_id)
+    lambda task_id, organization_id: (
+        ApprovalTask.objects.select_for_update(of=("request", "self"))
+        .select_related("request__organization", "request__definition", "request__requester")
+        .filter(pk=task_id, organization_id=organization_id)
+    )
 )
 _ASSIGNMENTS = CompiledQuery(
     lambda task_id: Assignment.objects.filter(task_id=task_id).select_related("assignee", "on_behalf_of")

@@ -14,9 +14,11 @@ pytestmark = pytest.mark.django_db
 
 def _by_email():
     return CompiledQuery(
-        lambda organization_id, email: User.objects.filter(organization_id=organization_id, email__iexact=email)
-        .select_related("organization")
-        .order_by("pk")[:1]
+        lambda organization_id, email: (
+            User.objects.filter(organization_id=organization_id, email__iexact=email)
+            .select_related("organization")
+            .order_by("pk")[:1]
+        )
     )
 
 
@@ -37,9 +39,7 @@ def test_the_same_rows_as_the_queryset_with_new_values_in_one_statement(org, oth
 
 def test_lists_datetimes_and_converters(org):
     users = [make_user(org) for _ in range(3)]
-    query = CompiledQuery(
-        lambda ids, after: User.objects.filter(pk__in=ids, date_joined__gt=after).order_by("email")
-    )
+    query = CompiledQuery(lambda ids, after: User.objects.filter(pk__in=ids, date_joined__gt=after).order_by("email"))
     long_ago = timezone.now() - timedelta(days=1)
     assert query.fetch(ids=[users[0].pk], after=long_ago) == [users[0]]
     assert query.fetch(ids=[u.pk for u in users], after=long_ago) == sorted(users, key=lambda u: u.email)
