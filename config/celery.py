@@ -60,3 +60,12 @@ def _child_gone(pid=None, **kwargs):
     from core import celery_metrics
 
     celery_metrics.process_gone(pid or os.getpid())
+
+
+@signals.worker_process_shutdown.connect
+def _flush_email_dispatch(**kwargs):
+    # A pool process ends with os._exit (no atexit): publish the e-mail ids its last window holds
+    # now rather than leave them to the sweep.
+    from core import events
+
+    events.flush_dispatch()

@@ -346,6 +346,9 @@ EMBEDDED_SCHEDULER = not CELERY_BROKER_URL and env_bool("EMBEDDED_SCHEDULER", Fa
 # --- Notifications: e-mail delivery (notifications/, docs/notifications.md) ---------------
 EMAIL_RETRY_INTERVAL_SECONDS = env_int("EMAIL_RETRY_INTERVAL_SECONDS", 60)  # the pending-e-mail sweep
 EMAIL_PENDING_GRACE_SECONDS = env_int("EMAIL_PENDING_GRACE_SECONDS", 10)  # the sweep leaves younger ones to their task
+# The e-mail hand-off after commit: one Celery message per window per process with the ids of all
+# its commits (core/events.py enqueue_batch); 0 publishes at each commit. Keep it far below the grace.
+EMAIL_DISPATCH_WINDOW_MS = env_int("EMAIL_DISPATCH_WINDOW_MS", 200)
 EMAIL_MAX_ATTEMPTS = env_int("EMAIL_MAX_ATTEMPTS", 8)  # then the delivery is marked failed
 EMAIL_RETRY_BACKOFF_SECONDS = env_int("EMAIL_RETRY_BACKOFF_SECONDS", 30)  # doubled per failed attempt
 EMAIL_RETRY_BACKOFF_MAX_SECONDS = env_int("EMAIL_RETRY_BACKOFF_MAX_SECONDS", 3600)

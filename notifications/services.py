@@ -3,7 +3,9 @@
 - ``notify`` is called by the engine inside its transactions. It writes the ``Notification``
   (the source of truth) and, if the recipient wants e-mail for this kind, an ``EmailDelivery``
   row in the same transaction; after commit it pushes to the recipient's Channels group and
-  queues ``send_email_delivery``. Nothing leaves the process before the commit.
+  hands the delivery ids to the dispatcher (``events.enqueue_batch``), which queues
+  ``send_email_deliveries`` once per window for every commit of the process. Nothing leaves the
+  process before the commit.
 - Preferences: kind x channel, a missing row means enabled. With ``in_app`` off the row is still
   written (history and e-mail depend on it) but already read and not pushed.
 - ``deliver_email`` sends one delivery under a row lock: a duplicated or retried task never sends
@@ -102,8 +104,9 @@ def notify_many(items: list[dict]) -> list[Notification]:
     batch.insert(deliveries)
     batch.execute()
     if deliveries:
-        # If the broker is down this fails after commit (logged); the rows stay pending for the sweep.
-        events.enqueue("notifications.tasks.send_email_deliveries", [str(d.id) for d in deliveries])
+        # With other commits' ids, one Celery message per dispatch window (issue 14); if the broker
+        # is down the publish fails (logged) and the rows stay pending for the sweep.
+        events.enqueue_batch("notifications.tasks.send_email_deliveries", [str(d.id) for d in deliveries])
     if pushes:
         events.push_many(pushes)
     return notifications

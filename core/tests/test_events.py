@@ -1,6 +1,10 @@
 """The after-commit path on a network channel layer, from code with no event loop (WSGI, Celery)."""
 
+import base64
+import json
+import os
 import threading
+import time
 
 import pytest
 from asgiref.sync import async_to_sync
@@ -89,3 +93,87 @@ def test_a_hanging_redis_is_skipped_after_one_failed_push(black_hole, settings):
     _in_plain_thread(transitions)
     assert len(black_hole.accepted) == 1
     assert events.layer_breaker.is_open
+
+
+# --- the batched e-mail hand-off (enqueue_batch, issue 14) ------------------------------------
+
+BATCHED = "notifications.tasks.send_email_deliveries"
+
+
+@pytest.fixture
+def broker(settings):
+    """Celery publishing for real to the session's Redis (nothing consumes it); the queue emptied after."""
+    from notifications.tests.conftest import celery_broker
+
+    if not settings.REDIS_URL:
+        pytest.skip("needs Redis (REDIS_URL) as the Celery broker")
+    with celery_broker(settings.REDIS_URL) as app, app.connection_for_write() as conn:
+        client, key = conn.default_channel.client, f"{settings.TEST_REDIS_PREFIX}:celery"
+        client.delete(key)
+        yield lambda: _published(client, key)
+        events.flush_dispatch()
+        client.delete(key)
+
+
+def _published(client, key) -> list[tuple[str, list]]:
+    """(task name, first argument) of every message in the queue, oldest first."""
+    messages = [json.loads(raw) for raw in reversed(client.lrange(key, 0, -1))]
+    return [(m["headers"]["task"], json.loads(base64.b64decode(m["body"]))[0][0]) for m in messages]
+
+
+def _commit(*ids: str) -> None:
+    with transaction.atomic():
+        events.enqueue_batch(BATCHED, list(ids))
+
+
+def test_batched_ids_of_several_commits_leave_in_one_message_from_the_dispatcher(broker, settings):
+    settings.EMAIL_DISPATCH_WINDOW_MS = 60_000
+    _commit("flushed")
+    events.flush_dispatch()  # the thread, waiting for that long window, must not hold up the next one
+    assert broker() == [(BATCHED, ["flushed"])]
+    settings.EMAIL_DISPATCH_WINDOW_MS = 300
+    for n in range(5):
+        _commit(f"id-{n}")
+    with pytest.raises(RuntimeError), transaction.atomic():
+        events.enqueue_batch(BATCHED, ["rolled-back"])
+        raise RuntimeError("the change fails")
+    assert len(broker()) == 1  # nothing at commit: the window is open
+    deadline = time.monotonic() + 10
+    while len(broker()) < 2 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert broker()[1:] == [(BATCHED, [f"id-{n}" for n in range(5)])]
+
+    _commit("id-5")  # the next window: the thread sleeps between windows and wakes for it
+    deadline = time.monotonic() + 10
+    while len(broker()) < 3 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert broker()[2:] == [(BATCHED, ["id-5"])]
+
+
+def test_a_window_of_zero_publishes_at_each_commit(broker, settings):
+    settings.EMAIL_DISPATCH_WINDOW_MS = 0
+    _commit("a")
+    _commit("b", "c")
+    assert broker() == [(BATCHED, ["a"]), (BATCHED, ["b", "c"])]
+
+
+def test_a_large_window_is_split_into_messages_of_at_most_batch_max_ids(broker, settings):
+    settings.EMAIL_DISPATCH_WINDOW_MS = 60_000
+    ids = [f"id-{n}" for n in range(events.BATCH_MAX_IDS * 2 + 5)]
+    _commit(*ids[:150])
+    _commit(*ids[150:])
+    events.flush_dispatch()  # as at process exit
+    published = broker()
+    assert [len(args) for _, args in published] == [events.BATCH_MAX_IDS, events.BATCH_MAX_IDS, 5]
+    assert [i for _, args in published for i in args] == ids
+
+
+def test_a_forked_child_leaves_the_held_ids_to_its_parent(broker, settings):
+    settings.EMAIL_DISPATCH_WINDOW_MS = 60_000
+    _commit("held")
+    pid = os.fork()
+    if pid == 0:  # the child: it must not publish the parent's ids (at exit or ever)
+        os._exit(0 if not events.dispatcher._pending else 1)
+    assert os.waitpid(pid, 0)[1] == 0
+    events.flush_dispatch()
+    assert broker() == [(BATCHED, ["held"])]

@@ -5,6 +5,7 @@ import pytest
 from django.db import transaction
 from rest_framework_simplejwt.tokens import AccessToken
 
+from core import events
 from core.testing import make_user
 from notifications.models import Kind
 from notifications.services import notify
@@ -58,5 +59,7 @@ def celery_broker(url: str):
     try:
         yield app
     finally:
+        # What the e-mail dispatcher still holds leaves to this broker, not to the restored one.
+        events.flush_dispatch()
         app.conf.broker_url, app.conf.task_always_eager = saved
         reset_pools()

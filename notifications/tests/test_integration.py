@@ -2,18 +2,31 @@
 
 import email
 import json
+import subprocess
+import sys
 import time
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
 from django.conf import settings
+from django.core import mail
 from django.test import override_settings
+from django.utils import timezone
 from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import connect
 
 from approvals.models import ApprovalTask
 from core.testing import api_client
-from core.tests.servers import RedisProcess, approve_over_http, celery_worker, daphne_servers, redis_server_binary
+from core.tests.servers import (
+    RedisProcess,
+    approve_over_http,
+    celery_worker,
+    daphne_servers,
+    redis_server_binary,
+    server_env,
+)
+from notifications import services
 from notifications.models import EmailDelivery, Kind
 from notifications.tasks import send_email_delivery
 from notifications.tests.conftest import access_token, celery_broker, make_notification
@@ -77,6 +90,63 @@ def test_celery_worker_sends_the_email_once(alice, redis_url, tmp_path):
     assert sorted(m["Subject"] for m in messages) == ["Approve: laptop", "Approved: laptop"], output
     assert all(m["To"] == alice.email and m.is_multipart() for m in messages)
     assert "succeeded" in output and "'skipped'" in output, output
+
+
+def test_twenty_commits_in_quick_succession_leave_in_one_message_and_each_email_is_sent_once(
+    alice, bob, redis_url, tmp_path, settings
+):
+    """The e-mail dispatcher (core/events.py): the deliveries of commits within one window leave in one
+    Celery message; the real worker sends every one of them once."""
+    settings.EMAIL_DISPATCH_WINDOW_MS = 1000  # wide enough for 20 commits on a loaded machine
+    worker = celery_worker(tmp_path)
+    try:
+        with celery_broker(redis_url):
+            for i in range(20):
+                make_notification(alice if i % 2 else bob, title=f"Approve #{i}")
+            deliveries = EmailDelivery.objects.all()
+            wait_for(lambda: deliveries.filter(status="sent").count() == 20, what="20 sent", proc=worker)
+    finally:
+        worker.terminate()
+        output = worker.communicate(timeout=30)[0]
+
+    assert set(deliveries.values_list("status", "attempts")) == {("sent", 1)}
+    messages = read_messages(tmp_path)
+    assert sorted(m["Subject"] for m in messages) == sorted(f"Approve #{i}" for i in range(20)), output
+    received = output.count("Task notifications.tasks.send_email_deliveries[")  # "received" and "succeeded"
+    assert 2 <= received <= 4, output  # one message, two if a window closed between the commits
+
+
+def test_a_process_killed_before_the_dispatch_window_closes_leaves_the_deliveries_to_the_sweep(alice, redis_url):
+    """Nothing is lost between the commit and the publish: the ids the dispatcher held die with the
+    process, the rows stay pending, and the sweep sends each once."""
+    script = (
+        "import os, django; django.setup()\n"
+        "from django.db import transaction\n"
+        "from accounts.models import User\n"
+        "from core import events\n"
+        "from notifications.services import notify\n"
+        f"alice = User.objects.get(pk='{alice.pk}')\n"
+        "for i in range(3):\n"
+        "    with transaction.atomic():\n"
+        "        notify(recipient=alice, kind='task_assigned', title=f'Approve #{i}')\n"
+        "assert events.dispatcher._pending, 'the ids should wait for the window'\n"
+        "os._exit(0)  # killed: no atexit flush\n"
+    )
+    env = server_env(DJANGO_SETTINGS_MODULE="notifications.tests.worker_settings", TEST_EMAIL_FILE_PATH="/nonexistent",
+                     EMAIL_DISPATCH_WINDOW_MS="60000")  # fmt: skip
+    argv = [sys.executable, "-c", script]
+    done = subprocess.run(argv, env=env, cwd=settings.BASE_DIR, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+
+    pending = EmailDelivery.objects.filter(status="pending")
+    assert pending.count() == 3
+    with celery_broker(redis_url) as app, app.connection_for_read() as conn:
+        assert conn.default_channel.client.llen(f"{settings.TEST_REDIS_PREFIX}:celery") == 0  # never published
+    pending.update(created_at=timezone.now() - timedelta(seconds=60))  # past the sweep's grace
+    assert services.send_pending_emails() == {"sent": 3}
+    assert services.send_pending_emails() == {}
+    assert sorted(m.subject for m in mail.outbox) == ["Approve #0", "Approve #1", "Approve #2"]
+    assert set(EmailDelivery.objects.values_list("status", "attempts")) == {("sent", 1)}
 
 
 def test_live_feed_across_two_servers(org, alice, bob, redis_url):
