@@ -47,9 +47,9 @@ WORK = {
     "task by its mode, route stage 2 (compiled plan of the published version: approver resolution, delegations, "
     "SLA due date on the business calendar), insert task + assignment, update the request stage, notification row + "
     "e-mail delivery row (preference lookup), 2 hash-chained audit rows (task.approved, task.assigned), "
-    "after commit: WebSocket push, e-mail ids to the dispatcher (one Celery publish to Redis per 200 ms window)",
+    "after commit: WebSocket push + Celery publish to Redis",
     "decision2": "same decision path; no stage left: request approved, notification + e-mail row to the requester, "
-    "2 hash-chained audit rows (task.approved, request.approved), after commit push + e-mail ids to the dispatcher",
+    "2 hash-chained audit rows (task.approved, request.approved), after-commit push + Celery publish",
     "history": "assignment decision row, task status, audit rows (tamper-evident chain), notifications",
 }
 
