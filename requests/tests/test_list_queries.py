@@ -45,6 +45,7 @@ def attach(p, rid, i):
 @pytest.mark.parametrize(
     ("what", "add", "statements"),
     [("comments", comment, COMMENTS), ("attachments", attach, ATTACHMENTS)],
+    ids=["comments", "attachments"],
 )
 def test_comments_and_attachments_lists(p, rid, what, add, statements, django_assert_num_queries):
     client = api_client(p.mark)  # the approver: a participant, not the requester
