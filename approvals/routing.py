@@ -122,6 +122,23 @@ _DELEGATIONS = CompiledQuery(
     )
 )
 
+_ROLE_USERS = CompiledQuery(
+    lambda organization_id, slug: users_with_role(organization=organization_id, slug=slug).order_by("email")
+)
+_REQUESTER = CompiledQuery(lambda pk: User.objects.select_related("department__head", "manager").filter(pk=pk))
+
+
+def _with_relations(requester: User) -> User:
+    """``requester`` with its department (and head) and manager loaded: one statement for the
+    routing reads that need them (conditions, requester_manager, department_head), not one each."""
+    if requester.pk is None or (User.department.is_cached(requester) and User.manager.is_cached(requester)):
+        return requester
+    found = _REQUESTER.fetch(pk=requester.pk)
+    if found:
+        User.department.field.set_cached_value(requester, found[0].department)
+        User.manager.field.set_cached_value(requester, found[0].manager)
+    return requester
+
 
 def _user_by_ref(organization, ref) -> User | None:
     if ref in (None, ""):
@@ -142,12 +159,12 @@ def resolve_candidates(step: Step, *, organization, requester: User, data: dict)
         user = _user_by_ref(organization, ref)
         users = [user] if user else []
     elif kind == ApproverType.ROLE:
-        users = list(users_with_role(organization=organization, slug=ref).order_by("email"))
+        users = _ROLE_USERS.fetch(organization_id=organization.pk, slug=ref)
     elif kind == ApproverType.DEPARTMENT_HEAD:
-        head = requester.department.head if requester.department_id else None
+        head = _with_relations(requester).department.head if requester.department_id else None
         users = [head] if head and head.is_active and head.organization_id == organization.pk else []
     elif kind == ApproverType.REQUESTER_MANAGER:
-        manager = requester.manager
+        manager = _with_relations(requester).manager
         users = [manager] if manager and manager.is_active and manager.organization_id == organization.pk else []
     elif kind == ApproverType.FORM_FIELD:
         value = (data or {}).get(ref)
@@ -171,7 +188,7 @@ def active_delegations(*, organization, users: Iterable[User], definition_id, at
 
 
 def org_admins(organization) -> list[User]:
-    return list(users_with_role(organization=organization, slug=ORG_ADMIN_ROLE).order_by("email"))
+    return _ROLE_USERS.fetch(organization_id=organization.pk, slug=ORG_ADMIN_ROLE)
 
 
 def resolve_approvers(
@@ -227,7 +244,7 @@ def plan_stage(
     steps: list[Step], *, organization, requester: User, data: dict, definition_id, distinct: bool, excluded_ids=None
 ) -> StagePlan:
     # the requester's context costs queries (department, manager): only when a condition reads it
-    ctx = requester_context(requester) if any((s.condition or "").strip() for s in steps) else {}
+    ctx = requester_context(_with_relations(requester)) if any((s.condition or "").strip() for s in steps) else {}
     plans = []
     for step in steps:
         applies, error = step_applies(step, data=data, requester_ctx=ctx)
@@ -265,6 +282,6 @@ def plan_route(*, version, requester: User, data: dict) -> list[StagePlan]:
 
 def applicable_step_ids(version, *, stages: Iterable[int], requester: User, data: dict) -> set:
     """Ids of the steps of the given stages whose conditions hold for this data."""
-    ctx = requester_context(requester)
+    ctx = requester_context(_with_relations(requester))
     wanted = set(stages)
     return {s.pk for s in steps_of(version) if s.stage in wanted and step_applies(s, data=data, requester_ctx=ctx)[0]}
