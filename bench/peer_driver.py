@@ -47,9 +47,10 @@ WORK = {
     "task by its mode, route stage 2 (compiled plan of the published version: approver resolution, delegations, "
     "SLA due date on the business calendar), insert task + assignment, update the request stage, notification row + "
     "e-mail delivery row (preference lookup), 2 hash-chained audit rows (task.approved, task.assigned), "
-    "after commit: WebSocket push + Celery publish to Redis",
+    "after commit: WebSocket push to Redis, the e-mail delivery handed to the per-process dispatcher (one Celery "
+    "publish per EMAIL_DISPATCH_WINDOW_MS for every decision committed in it)",
     "decision2": "same decision path; no stage left: request approved, notification + e-mail row to the requester, "
-    "2 hash-chained audit rows (task.approved, request.approved), after-commit push + Celery publish",
+    "2 hash-chained audit rows (task.approved, request.approved), after-commit push + e-mail hand-off",
     "history": "assignment decision row, task status, audit rows (tamper-evident chain), notifications",
 }
 
