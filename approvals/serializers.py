@@ -1,7 +1,7 @@
 from rest_framework import serializers
 
 from accounts.fields import UserReferenceField
-from approvals.models import ApprovalTask, Assignment, Delegation
+from approvals.models import ApprovalTask, Assignment, Delegation, TaskStatus
 from approvals.selectors import acting_for
 from approvals.sla import is_task_overdue
 
@@ -89,6 +89,41 @@ class TaskListSerializer(serializers.ModelSerializer):
         mine = [a for a in task.assignments.all() if a.assignee_id == user.pk]
         mine.sort(key=lambda a: (a.is_active, a.created_at))
         return str(mine[-1].on_behalf_of_id) if mine and mine[-1].on_behalf_of_id else None
+
+
+_DUE_AT = serializers.DateTimeField()  # TaskListSerializer's due_at field, unbound
+
+
+def task_list_items(rows, *, now) -> list[dict]:
+    """``TaskListSerializer``'s output for ``selectors.inbox_list_rows``: same keys, order and values.
+
+    The list (``GET tasks/``) builds its items from the rows' values here instead of running a
+    serializer over model instances (issue 14: most of the list's Python time); the tests compare
+    the two on the same tasks. ``now`` decides ``overdue`` for the whole page.
+    """
+    due = _DUE_AT.to_representation
+    items = []
+    for row in rows:
+        due_at, status = row["due_at"], row["status"]
+        acting = row["own_acting_for"] if row.get("has_own", True) else row["delegated_for"]
+        items.append(
+            {
+                "id": str(row["id"]),
+                "request": str(row["request_id"]),
+                "request_title": row["request_title"],
+                "request_reference": row["request_reference"],
+                "step": str(row["step_id"]),
+                "step_name": row["step_name"],
+                "stage": row["stage"],
+                "round": row["round"],
+                "status": status,
+                "due_at": due(due_at) if due_at else None,
+                "overdue": status == TaskStatus.PENDING and due_at is not None and due_at < now,
+                "escalation_level": row["escalation_level"],
+                "on_behalf_of": str(acting) if acting else None,
+            }
+        )
+    return items
 
 
 class TaskDetailSerializer(TaskListSerializer):

@@ -1,3 +1,5 @@
+from django.db import connection
+from django.utils import timezone
 from drf_spectacular.utils import extend_schema
 from rest_framework import mixins, viewsets
 from rest_framework.decorators import action
@@ -21,12 +23,18 @@ from approvals.serializers import (
     RetractSerializer,
     TaskDetailSerializer,
     TaskListSerializer,
+    task_list_items,
 )
 from core.api import OrgScopedViewMixin
 from core.exceptions import ValidationFailed
 from core.filters import FilterBackend, query_params
 from core.idempotency import idempotent
+from core.statements import placeholder, statement
 from workflows.selectors import definition_get
+
+# Callers with more delegations in force than this read the inbox through the ORM each time
+# (few do; the compiled statements are kept per shape of the delegations).
+_COMPILED_DELEGATIONS = 4
 
 
 class TaskViewSet(OrgScopedViewMixin, mixins.ListModelMixin, viewsets.GenericViewSet):
@@ -41,7 +49,65 @@ class TaskViewSet(OrgScopedViewMixin, mixins.ListModelMixin, viewsets.GenericVie
             from approvals.models import ApprovalTask
 
             return ApprovalTask.objects.none()
-        return selectors.inbox(user=self.request.user, status=None)  # TaskFilter: status, default pending
+        return self._inbox(selectors.inbox_delegations(user=self.request.user))  # TaskFilter: status, default pending
+
+    def _inbox(self, delegations, *, user_id=None, organization_id=None):
+        user = self.request.user
+        return selectors.inbox_list(
+            user_id=user_id or user.pk,
+            organization_id=organization_id or user.organization_id,
+            delegations=delegations,
+        )
+
+    def list(self, request, *args, **kwargs):
+        """One statement per page (rows and total) after the delegations: see ``selectors.inbox_list``."""
+        user = request.user
+        delegations = selectors.inbox_delegations(user=user)
+        filtered = not set(request.query_params).isdisjoint(TaskFilter.base_filters)
+        if not filtered and connection.vendor == "postgresql" and len(delegations) <= _COMPILED_DELEGATIONS:
+            rows = self._compiled_rows(user, delegations)
+        else:
+            queryset = selectors.inbox_list_rows(
+                self.filter_queryset(self._inbox(delegations)), user_id=user.pk, delegated=bool(delegations)
+            )
+
+            def rows(offset, limit):
+                return list(queryset[offset : offset + limit])
+
+        now = timezone.now()
+
+        def fetch(offset, limit):
+            found = rows(offset, limit)
+            return task_list_items(found, now=now), found[0]["total"] if found else None
+
+        def count_all():
+            return self.filter_queryset(self._inbox(delegations)).count()
+
+        return self.get_paginated_response(self.paginator.paginate_rows(fetch, count_all, request, view=self))
+
+    def _compiled_rows(self, user, delegations):
+        # The unfiltered inbox (what a client polls) is one statement per shape of the caller's
+        # delegations, compiled once per process (core/statements.py): compiling it cost as much
+        # as running it. Its values are stand-ins: the caller, the organization, each delegation.
+        shape = tuple(d.workflow_id is not None for d in delegations)
+        stand_ins = [placeholder(n) for n in range(2 + 2 * len(shape))]
+
+        def build():
+            fakes = [
+                selectors.InboxDelegation(stand_ins[2 + 2 * i], stand_ins[3 + 2 * i] if scoped else None)
+                for i, scoped in enumerate(shape)
+            ]
+            tasks = self._inbox(fakes, user_id=stand_ins[0], organization_id=stand_ins[1])
+            tasks = TaskFilter(data={}, queryset=tasks).qs  # its defaults: pending
+            return selectors.inbox_list_rows(tasks, user_id=stand_ins[0], delegated=bool(shape))
+
+        found = statement(("approvals.inbox", shape), build)
+        values = {stand_ins[0]: user.pk, stand_ins[1]: user.organization_id}
+        for i, d in enumerate(delegations):
+            values[stand_ins[2 + 2 * i]] = d.from_user_id
+            if d.workflow_id is not None:
+                values[stand_ins[3 + 2 * i]] = d.workflow_id
+        return lambda offset, limit: found.rows(values, limit=limit, offset=offset)
 
     def _answer(self, task):
         """``task`` as the services return it: re-read after commit with its assignments."""
