@@ -14,6 +14,7 @@ from accounts.catalog import REQUESTS_VIEW_ALL
 from approvals.models import ApprovalTask, Assignment, Delegation, TaskStatus
 from core.exceptions import NotFound
 from core.ids import parse_uuid
+from core.statements import instant_placeholder, placeholder, statement
 from requests.models import Request
 from workflows.models import Step
 
@@ -206,10 +207,19 @@ class InboxDelegation(NamedTuple):
 def inbox_delegations(*, user, at=None) -> list[InboxDelegation]:
     """``delegators_of(user)`` as the list needs it: whom the user acts for, and in which workflow."""
     at = at or timezone.now()
-    rows = Delegation.objects.filter(
-        organization_id=user.organization_id, to_user_id=user.pk, starts_at__lte=at, ends_at__gt=at
-    ).values_list("from_user_id", "workflow_id")
-    return [InboxDelegation(*row) for row in rows]
+    if connection.vendor != "postgresql":
+        rows = _inbox_delegations(user.organization_id, user.pk, at)
+    else:  # compiled once per process (core/statements.py): the compile cost more than the query
+        org, me, now = placeholder(0), placeholder(1), instant_placeholder(0)
+        found = statement("approvals.inbox_delegations", lambda: _inbox_delegations(org, me, now))
+        rows = found.rows({org: user.organization_id, me: user.pk, now: at})
+    return [InboxDelegation(row["from_user_id"], row["workflow_id"]) for row in rows]
+
+
+def _inbox_delegations(organization_id, user_id, at) -> QuerySet:
+    return Delegation.objects.filter(
+        organization_id=organization_id, to_user_id=user_id, starts_at__lte=at, ends_at__gt=at
+    ).values("from_user_id", "workflow_id")
 
 
 def inbox_list(*, user_id, organization_id, delegations) -> QuerySet[ApprovalTask]:
@@ -221,11 +231,15 @@ def inbox_list(*, user_id, organization_id, delegations) -> QuerySet[ApprovalTas
     delegations that set is exactly the user's own tasks; with them, the ``inbox`` condition
     (``Exists`` over the user's or a delegator's assignment, self-approval excluded) still applies.
     """
-    assigned = Assignment.objects.filter(
-        organization_id=organization_id,
-        is_active=True,
-        assignee_id__in=[user_id, *(d.from_user_id for d in delegations)],
-    ).values("task_id")
+    assigned = (
+        Assignment.objects.filter(
+            organization_id=organization_id,
+            is_active=True,
+            assignee_id__in=[user_id, *(d.from_user_id for d in delegations)],
+        )
+        .values("task_id")
+        .order_by()
+    )
     postgres = connection.vendor == "postgresql"
     candidates = _InArray(F("pk"), ArraySubquery(assigned)) if postgres else Q(pk__in=assigned)
     qs = ApprovalTask.objects.for_organization(organization_id).filter(candidates)
@@ -253,9 +267,11 @@ def inbox_list_rows(queryset, *, user_id, delegated: bool) -> QuerySet:
     page's rows only, after the sort, where joins were made for every task of the inbox.
     ``total`` is the row count across pages (``COUNT(*) OVER ()``): no separate COUNT.
     """
-    mine = Assignment.objects.filter(task=OuterRef("pk"), assignee_id=user_id, is_active=True)
-    request = Request.all_objects.filter(pk=OuterRef("request_id"))
-    step = Step.objects.filter(pk=OuterRef("step_id"))
+    # No ORDER BY in these: one row each (a task has one active assignment per user), and the
+    # models' default orderings would join the step's version and workflow to sort one row.
+    mine = Assignment.objects.filter(task=OuterRef("pk"), assignee_id=user_id, is_active=True).order_by()
+    request = Request.all_objects.filter(pk=OuterRef("request_id")).order_by()
+    step = Step.objects.filter(pk=OuterRef("step_id")).order_by()
     qs = queryset.annotate(
         own_acting_for=Subquery(mine.values("on_behalf_of_id")[:1]),
         request_title=Subquery(request.values("title")[:1]),

@@ -1,3 +1,4 @@
+from django.utils import timezone
 from rest_framework import serializers
 
 from accounts.fields import UserReferenceField
@@ -91,7 +92,11 @@ class TaskListSerializer(serializers.ModelSerializer):
         return str(mine[-1].on_behalf_of_id) if mine and mine[-1].on_behalf_of_id else None
 
 
-_DUE_AT = serializers.DateTimeField()  # TaskListSerializer's due_at field, unbound
+def _iso(value, zone) -> str:
+    # DateTimeField.to_representation for the aware datetimes the database returns (USE_TZ):
+    # in the current time zone, ISO 8601, UTC as "Z"; without its checks for naive values.
+    text = value.astimezone(zone).isoformat()
+    return text[:-6] + "Z" if text.endswith("+00:00") else text
 
 
 def task_list_items(rows, *, now) -> list[dict]:
@@ -101,7 +106,7 @@ def task_list_items(rows, *, now) -> list[dict]:
     serializer over model instances (issue 14: most of the list's Python time); the tests compare
     the two on the same tasks. ``now`` decides ``overdue`` for the whole page.
     """
-    due = _DUE_AT.to_representation
+    zone = timezone.get_current_timezone()
     items = []
     for row in rows:
         due_at, status = row["due_at"], row["status"]
@@ -117,7 +122,7 @@ def task_list_items(rows, *, now) -> list[dict]:
                 "stage": row["stage"],
                 "round": row["round"],
                 "status": status,
-                "due_at": due(due_at) if due_at else None,
+                "due_at": _iso(due_at, zone) if due_at else None,
                 "overdue": status == TaskStatus.PENDING and due_at is not None and due_at < now,
                 "escalation_level": row["escalation_level"],
                 "on_behalf_of": str(acting) if acting else None,

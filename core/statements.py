@@ -13,6 +13,7 @@ keep the plain queryset for them).
 
 from __future__ import annotations
 
+import datetime as dt
 import uuid
 
 from django.db import connections
@@ -23,6 +24,14 @@ _STATEMENTS: dict = {}
 def placeholder(n: int) -> uuid.UUID:
     """A stand-in for the n-th value of a build (a UUID no row has)."""
     return uuid.UUID(int=n + 1)
+
+
+def instant_placeholder(n: int) -> dt.datetime:
+    """A stand-in for the n-th moment of a build (the clock's reading: in year 1)."""
+    return dt.datetime(1, 1, 1, microsecond=n + 1, tzinfo=dt.UTC)
+
+
+_STAND_INS = (uuid.UUID, dt.datetime)
 
 
 class Statement:
@@ -42,7 +51,7 @@ class Statement:
 
     def rows(self, values: dict, *, limit: int | None = None, offset: int = 0) -> list[dict]:
         """The rows as ``values()`` gives them, stand-ins replaced by ``values[stand-in]``."""
-        params = [values.get(p, p) if isinstance(p, uuid.UUID) else p for p in self.params]
+        params = [values.get(p, p) if isinstance(p, _STAND_INS) else p for p in self.params]
         sql = self.sql
         if limit is not None:
             sql += " LIMIT %s OFFSET %s"
