@@ -1,6 +1,7 @@
 """Profile one API operation in-process with pyinstrument, against the seeded bench database.
 
     .venv/bin/python bench/profile_op.py SCENARIO [N] [--sql] [--all]
+    .venv/bin/python bench/profile_op.py SCENARIO [N] --cpu   # CPU per operation, 3 rounds, no profiler
 
 SCENARIO: ceiling (a bare JsonResponse through the same middleware), auth_me, submit, approve,
 inbox, requests_list_requester or requests_list_admin.
@@ -13,6 +14,7 @@ Decisions consume targets from the end of the approval pool, away from what run.
 import json
 import os
 import sys
+import time
 import uuid
 from pathlib import Path
 
@@ -59,6 +61,8 @@ def main() -> None:
         return client.get(op["path"], **headers)
 
     call(ops[-1]) if name != "approve" else None  # warm-up (imports, caches)
+    if "--cpu" in sys.argv:
+        return cpu_per_operation(name, n, ops, call)
     profiler = Profiler(interval=0.0005)
     with CaptureQueriesContext(connection) as queries:
         profiler.start()
@@ -71,6 +75,27 @@ def main() -> None:
         for q in queries.captured_queries[-per_op:]:
             print(f"{float(q['time']) * 1000:7.1f} ms  {q['sql']}\n")
     print(f"{n} x {name}: statuses {sorted(set(statuses))}, {len(queries) / n:.1f} queries each")
+
+
+def cpu_per_operation(name, n, ops, call) -> None:
+    """CPU per operation without the profiler: this process's, and its PostgreSQL backend's (/proc)."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_backend_pid()")
+        stat = Path(f"/proc/{cursor.fetchone()[0]}/stat")
+    tick = os.sysconf("SC_CLK_TCK")
+
+    def backend_cpu() -> float:
+        fields = stat.read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / tick
+
+    for _ in range(3):
+        t0, b0, w0 = time.process_time(), backend_cpu(), time.perf_counter()
+        statuses = {call(ops[i % len(ops)]).status_code for i in range(n)}
+        t1, b1, w1 = time.process_time(), backend_cpu(), time.perf_counter()
+        print(
+            f"{n} x {name}: Python CPU {(t1 - t0) * 1000 / n:.2f} ms, PostgreSQL CPU {(b1 - b0) * 1000 / n:.2f} ms, "
+            f"wall {(w1 - w0) * 1000 / n:.2f} ms each; statuses {sorted(statuses)}; load {os.getloadavg()[0]:.1f}"
+        )
 
 
 if __name__ == "__main__":
