@@ -12,9 +12,9 @@ from django.utils import timezone
 
 from accounts.catalog import REQUESTS_VIEW_ALL
 from approvals.models import ApprovalTask, Assignment, Delegation, TaskStatus
+from core.compiled_query import CompiledQuery
 from core.exceptions import NotFound
 from core.ids import parse_uuid
-from core.statements import instant_placeholder, placeholder, statement
 from requests.models import Request
 from workflows.models import Step
 
@@ -206,20 +206,16 @@ class InboxDelegation(NamedTuple):
 
 def inbox_delegations(*, user, at=None) -> list[InboxDelegation]:
     """``delegators_of(user)`` as the list needs it: whom the user acts for, and in which workflow."""
-    at = at or timezone.now()
-    if connection.vendor != "postgresql":
-        rows = _inbox_delegations(user.organization_id, user.pk, at)
-    else:  # compiled once per process (core/statements.py): the compile cost more than the query
-        org, me, now = placeholder(0), placeholder(1), instant_placeholder(0)
-        found = statement("approvals.inbox_delegations", lambda: _inbox_delegations(org, me, now))
-        rows = found.rows({org: user.organization_id, me: user.pk, now: at})
+    rows = _INBOX_DELEGATIONS.fetch(organization_id=user.organization_id, user_id=user.pk, at=at or timezone.now())
     return [InboxDelegation(row["from_user_id"], row["workflow_id"]) for row in rows]
 
 
-def _inbox_delegations(organization_id, user_id, at) -> QuerySet:
-    return Delegation.objects.filter(
+# Compiled once per process (core/compiled_query.py): the compile cost more than the query.
+_INBOX_DELEGATIONS = CompiledQuery(
+    lambda organization_id, user_id, at: Delegation.objects.filter(
         organization_id=organization_id, to_user_id=user_id, starts_at__lte=at, ends_at__gt=at
     ).values("from_user_id", "workflow_id")
+)
 
 
 def inbox_list(*, user_id, organization_id, delegations) -> QuerySet[ApprovalTask]:

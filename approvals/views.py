@@ -1,4 +1,3 @@
-from django.db import connection
 from django.utils import timezone
 from drf_spectacular.utils import extend_schema
 from rest_framework import mixins, viewsets
@@ -26,15 +25,39 @@ from approvals.serializers import (
     task_list_items,
 )
 from core.api import OrgScopedViewMixin
+from core.compiled_query import CompiledQuery
 from core.exceptions import ValidationFailed
 from core.filters import FilterBackend, query_params
 from core.idempotency import idempotent
-from core.statements import placeholder, statement
 from workflows.selectors import definition_get
 
-# Callers with more delegations in force than this read the inbox through the ORM each time
-# (few do; the compiled statements are kept per shape of the delegations).
-_COMPILED_DELEGATIONS = 4
+
+def _unfiltered_inbox(*, user_id, organization_id, **delegations):
+    """The inbox without query parameters (TaskFilter's defaults: pending), as the list reads it.
+
+    ``delegations``: ``from_<i>`` (the delegator) and, for one scoped to a workflow, ``workflow_<i>``.
+    """
+    count = sum(1 for name in delegations if name.startswith("from_"))
+    acting_for = [
+        selectors.InboxDelegation(delegations[f"from_{i}"], delegations.get(f"workflow_{i}")) for i in range(count)
+    ]
+    tasks = selectors.inbox_list(user_id=user_id, organization_id=organization_id, delegations=acting_for)
+    tasks = TaskFilter(data={}, queryset=tasks).qs
+    return selectors.inbox_list_rows(tasks, user_id=user_id, delegated=bool(acting_for))
+
+
+# What a client polls: compiled once per process and shape of the caller's delegations
+# (core/compiled_query.py), its compile having cost as much Python time as the database took.
+_UNFILTERED_INBOX = CompiledQuery(_unfiltered_inbox)
+
+
+def _unfiltered_values(user, delegations) -> dict:
+    values = {"user_id": user.pk, "organization_id": user.organization_id}
+    for i, d in enumerate(delegations):
+        values[f"from_{i}"] = d.from_user_id
+        if d.workflow_id is not None:
+            values[f"workflow_{i}"] = d.workflow_id
+    return values
 
 
 class TaskViewSet(OrgScopedViewMixin, mixins.ListModelMixin, viewsets.GenericViewSet):
@@ -63,9 +86,11 @@ class TaskViewSet(OrgScopedViewMixin, mixins.ListModelMixin, viewsets.GenericVie
         """One statement per page (rows and total) after the delegations: see ``selectors.inbox_list``."""
         user = request.user
         delegations = selectors.inbox_delegations(user=user)
-        filtered = not set(request.query_params).isdisjoint(TaskFilter.base_filters)
-        if not filtered and connection.vendor == "postgresql" and len(delegations) <= _COMPILED_DELEGATIONS:
-            rows = self._compiled_rows(user, delegations)
+        if set(request.query_params).isdisjoint(TaskFilter.base_filters):
+            values = _unfiltered_values(user, delegations)
+
+            def rows(offset, limit):
+                return _UNFILTERED_INBOX.fetch_page(offset, limit, **values)
         else:
             queryset = selectors.inbox_list_rows(
                 self.filter_queryset(self._inbox(delegations)), user_id=user.pk, delegated=bool(delegations)
@@ -84,30 +109,6 @@ class TaskViewSet(OrgScopedViewMixin, mixins.ListModelMixin, viewsets.GenericVie
             return self.filter_queryset(self._inbox(delegations)).count()
 
         return self.get_paginated_response(self.paginator.paginate_rows(fetch, count_all, request, view=self))
-
-    def _compiled_rows(self, user, delegations):
-        # The unfiltered inbox (what a client polls) is one statement per shape of the caller's
-        # delegations, compiled once per process (core/statements.py): compiling it cost as much
-        # as running it. Its values are stand-ins: the caller, the organization, each delegation.
-        shape = tuple(d.workflow_id is not None for d in delegations)
-        stand_ins = [placeholder(n) for n in range(2 + 2 * len(shape))]
-
-        def build():
-            fakes = [
-                selectors.InboxDelegation(stand_ins[2 + 2 * i], stand_ins[3 + 2 * i] if scoped else None)
-                for i, scoped in enumerate(shape)
-            ]
-            tasks = self._inbox(fakes, user_id=stand_ins[0], organization_id=stand_ins[1])
-            tasks = TaskFilter(data={}, queryset=tasks).qs  # its defaults: pending
-            return selectors.inbox_list_rows(tasks, user_id=stand_ins[0], delegated=bool(shape))
-
-        found = statement(("approvals.inbox", shape), build)
-        values = {stand_ins[0]: user.pk, stand_ins[1]: user.organization_id}
-        for i, d in enumerate(delegations):
-            values[stand_ins[2 + 2 * i]] = d.from_user_id
-            if d.workflow_id is not None:
-                values[stand_ins[3 + 2 * i]] = d.workflow_id
-        return lambda offset, limit: found.rows(values, limit=limit, offset=offset)
 
     def _answer(self, task):
         """``task`` as the services return it: re-read after commit with its assignments."""

@@ -6,7 +6,9 @@ its joins, a few tenths of a millisecond for each smaller read) than PostgreSQL 
 it. A ``CompiledQuery`` keeps the queryset as the one definition of the query (its filters,
 ``select_related``, ``select_for_update``), compiles it the first time with marker values, and
 afterwards sends the same SQL with the caller's values in the markers' places and builds the
-instances exactly as ``QuerySet.__iter__`` does (converters, related populators).
+instances exactly as ``QuerySet.__iter__`` does (converters, related populators), or for a
+``values()`` queryset its dicts; ``fetch_page`` adds ``LIMIT``/``OFFSET`` to the compiled SQL
+(the inbox list, ``GET tasks/``).
 
 It is used only where the values reach the SQL unchanged (UUIDs, strings, datetimes, booleans
 and lists of them on PostgreSQL): the compile checks that each marker appears as itself among
@@ -25,7 +27,7 @@ from typing import Any
 
 from django.db import connections
 from django.db.models import Model, QuerySet
-from django.db.models.query import get_related_populators
+from django.db.models.query import ValuesIterable, get_related_populators
 
 _UNSUPPORTED = object()
 
@@ -62,13 +64,18 @@ class _Compiled:
             self.positions[name] = found
         self.compiler = compiler
         select, klass_info = compiler.select, compiler.klass_info
+        self.converters = compiler.get_converters([s[0] for s in select[0 : compiler.col_count]])
+        if queryset._iterable_class is ValuesIterable:  # values(): dicts keyed as ValuesIterable keys them
+            query = queryset.query
+            names = query.selected or [*query.extra_select, *query.values_select, *query.annotation_select]
+            self.model, self.init_list = None, list(names)
+            return
         self.model = klass_info["model"]
         start, end = klass_info["select_fields"][0], klass_info["select_fields"][-1] + 1
         self.span = (start, end)
         self.init_list = [f[0].target.attname for f in select[start:end]]
         self.populators = get_related_populators(klass_info, select, using)
         self.annotations = tuple(compiler.annotation_col_map.items())
-        self.converters = compiler.get_converters([s[0] for s in select[0 : compiler.col_count]])
 
     def params(self, values: dict[str, Any]) -> list:
         params = list(self.template)
@@ -82,9 +89,12 @@ class _Compiled:
                     params[position] = value
         return params
 
-    def rows(self, rows: list, using: str) -> list[Model]:
+    def rows(self, rows: list, using: str) -> list[Model] | list[dict]:
         if self.converters:
             rows = self.compiler.apply_converters(rows, self.converters)
+        if self.model is None:
+            names = self.init_list
+            return [dict(zip(names, row, strict=True)) for row in rows]
         start, end = self.span
         out = []
         for row in rows:
@@ -129,19 +139,37 @@ class CompiledQuery:
         self._lock = threading.Lock()
 
     def fetch(self, **values: Any) -> list[Model]:
+        return self._fetch(None, values)
+
+    def fetch_page(self, offset: int, limit: int, /, **values: Any) -> list[Model] | list[dict]:
+        """``build(**values)[offset : offset + limit]``: the compiled SQL with ``LIMIT``/``OFFSET``
+        added (the build must not slice). A ``values()`` queryset gives its dicts."""
+        return self._fetch((offset, limit), values)
+
+    def _fetch(self, page: tuple[int, int] | None, values: dict[str, Any]) -> list:
         connection = connections[self.using]
         if connection.vendor != "postgresql":
-            return list(self.build(**values))
+            return self._run(page, values)
         shape = _shape(values)
         compiled = self._shapes.get(shape, _UNSUPPORTED)
         if compiled is _UNSUPPORTED:
             compiled = self._compile(shape, values)
         if compiled is None:
-            return list(self.build(**values))
+            return self._run(page, values)
+        sql, params = compiled.sql, compiled.params(values)
+        if page is not None:
+            sql, params = f"{sql} LIMIT %s OFFSET %s", [*params, page[1], page[0]]
         with connection.cursor() as cursor:
-            cursor.execute(compiled.sql, compiled.params(values))
+            cursor.execute(sql, params)
             rows = cursor.fetchall()
         return compiled.rows(rows, self.using)
+
+    def _run(self, page: tuple[int, int] | None, values: dict[str, Any]) -> list:
+        queryset = self.build(**values)
+        if page is not None:
+            offset, limit = page
+            queryset = queryset[offset : offset + limit]
+        return list(queryset)
 
     def _compile(self, shape: tuple, values: dict[str, Any]) -> _Compiled | None:
         markers = {name: _marker_like(v) for name, v in values.items()}

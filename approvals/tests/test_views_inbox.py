@@ -14,6 +14,7 @@ from approvals.models import ApprovalTask, TaskStatus
 from approvals.serializers import TaskListSerializer
 from approvals.tests.test_engine import decide, delegate, open_task
 from approvals.tests.test_engine import submit as submit_request
+from approvals.views import _UNFILTERED_INBOX
 from core.testing import api_client, error_code
 from requests.tests.factories import People, make_flow, user_step
 
@@ -99,6 +100,8 @@ def test_the_list_answers_what_the_serializer_did(world, params):
         next_page = parse_qs(urlsplit(body["next"]).query)["page"] if body["next"] else None
         assert next_page == ([str(number + 1)] if number < pages else None)
         assert (body["previous"] is not None) == (number > 1)
+    # the unfiltered inbox ran compiled (with and without delegations), not the queryset each time
+    assert all(compiled is not None for compiled in _UNFILTERED_INBOX._shapes.values())
 
 
 def test_the_cases_are_covered(world):

@@ -56,3 +56,21 @@ def test_a_value_the_orm_transforms_is_not_compiled_and_still_answers(org):
     assert query.fetch(part="LE_X") == [user]
     assert query.fetch(part="le_x@") == [user]
     assert list(query._shapes.values()) == [None]
+
+
+def test_values_rows_and_pages(org, other_org, django_assert_num_queries):
+    users = sorted((make_user(org) for _ in range(5)), key=lambda u: u.email)
+    make_user(other_org)
+    query = CompiledQuery(
+        lambda organization_id: (
+            User.objects.filter(organization_id=organization_id).values("id", "email").order_by("email")
+        )
+    )
+    everything = [{"id": u.pk, "email": u.email} for u in users]
+    assert query.fetch(organization_id=org.pk) == everything  # compiles
+    with django_assert_num_queries(1):
+        assert query.fetch_page(1, 2, organization_id=org.pk) == everything[1:3]
+    assert query.fetch_page(4, 2, organization_id=org.pk) == everything[4:]
+    assert query.fetch_page(9, 2, organization_id=org.pk) == []
+    assert len(query.fetch_page(0, 10, organization_id=other_org.pk)) == 1
+    assert all(compiled is not None for compiled in query._shapes.values())
