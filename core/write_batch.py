@@ -27,6 +27,14 @@ class WriteBatch:
         self.using = using
         self._parts: list[tuple[str, list]] = []
         self._orm: list = []  # what the batch does on a database without data-modifying CTEs
+        self._rows: set = set()  # (table, pk) written by the pending writes
+
+    def _touch(self, objs) -> None:
+        # A second write of a row in one statement is undefined in PostgreSQL: send the first one.
+        keys = {(obj._meta.db_table, obj.pk) for obj in objs}
+        if keys & self._rows:
+            self.execute()
+        self._rows |= keys
 
     def __len__(self) -> int:
         return len(self._orm)
@@ -40,6 +48,7 @@ class WriteBatch:
         if not objs:
             return
         model = type(objs[0])
+        self._touch(objs)
         self._orm.append(lambda: model.objects.using(self.using).bulk_create(objs))
         if self._connection.vendor != "postgresql":
             return
@@ -57,6 +66,7 @@ class WriteBatch:
 
     def update(self, obj: models.Model, fields: list[str]) -> None:
         """Update ``fields`` of ``obj`` by primary key, as ``obj.save(update_fields=fields)`` would."""
+        self._touch([obj])
         self._orm.append(lambda: obj.save(using=self.using, update_fields=fields))
         if self._connection.vendor != "postgresql":
             return
@@ -72,10 +82,34 @@ class WriteBatch:
         )
         self._parts.append((sql, [*params, pk.get_db_prep_value(obj.pk, connection)]))
 
+    def extend(self, other: WriteBatch) -> None:
+        """Take ``other``'s pending writes (after this batch's); ``other`` is left empty."""
+        if other._rows & self._rows:
+            self.execute()
+        self._parts += other._parts
+        self._orm += other._orm
+        self._rows |= other._rows
+        other._parts, other._orm, other._rows = [], [], set()
+
+    def execute_returning(self, sql: str, params: list) -> tuple | None:
+        """Send the pending writes and then ``sql`` (PostgreSQL: one statement, ``sql`` its main
+        part, the writes its CTEs); ``sql``'s first row. ``sql`` must not depend on the writes."""
+        if self._connection.vendor != "postgresql":
+            self.execute()
+            with self._connection.cursor() as cursor:
+                cursor.execute(sql, params)
+                return cursor.fetchone()
+        parts = self._parts
+        self._parts, self._orm, self._rows = [], [], set()
+        ctes = ", ".join(f"w{i} AS ({part})" for i, (part, _) in enumerate(parts))
+        with self._connection.cursor() as cursor:
+            cursor.execute(f"WITH {ctes} {sql}" if parts else sql, [p for _, ps in parts for p in ps] + list(params))
+            return cursor.fetchone()
+
     def execute(self) -> None:
         """Send the writes (one statement on PostgreSQL) and empty the batch."""
         parts, orm = self._parts, self._orm
-        self._parts, self._orm = [], []
+        self._parts, self._orm, self._rows = [], [], set()
         if not orm:
             return
         if self._connection.vendor != "postgresql":

@@ -53,7 +53,7 @@ def notify(*, recipient, kind: str, title: str, body: str = "", request=None, da
     )[0]
 
 
-def notify_many(items: list[dict]) -> list[Notification]:
+def notify_many(items: list[dict], *, batch: WriteBatch | None = None) -> list[Notification]:
     """Create the notifications of one transition (``notify``'s keyword arguments, one dict each).
 
     Batched because a decision fans out to several people: the preferences (kept in process, else one query), one insert
@@ -98,11 +98,13 @@ def notify_many(items: list[dict]) -> list[Notification]:
                     organization_id=recipient.organization_id, notification=notification, to_address=recipient.email
                 )
             )
-    # the notifications and their e-mail deliveries in one statement (issue 14)
-    batch = WriteBatch()
-    batch.insert(notifications)
-    batch.insert(deliveries)
-    batch.execute()
+    # the notifications and their e-mail deliveries in one statement (issue 14); with ``batch``
+    # they join the caller's writes, which the caller sends (the lifecycle: with the audit append)
+    writes = WriteBatch() if batch is None else batch
+    writes.insert(notifications)
+    writes.insert(deliveries)
+    if batch is None:
+        writes.execute()
     if deliveries:
         # With other commits' ids, one Celery message per dispatch window (issue 14); if the broker
         # is down the publish fails (logged) and the rows stay pending for the sweep.

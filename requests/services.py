@@ -85,7 +85,7 @@ def request_create(*, actor, workflow, title: str, data: dict, submit: bool = Fa
         raise ValidationFailed(details={"title": ["This field is required."]})
     data = {} if data is None else data
     validate_form(version.form_schema, data, partial=not submit)
-    outbox = ev.Outbox(actor=actor)
+    outbox = ev.Outbox(actor=actor, defer_writes=True)  # flushed right after do_submit
     with transaction.atomic():
         request = Request.objects.create(
             organization=actor.organization,

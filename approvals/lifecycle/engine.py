@@ -203,7 +203,7 @@ def activate_from(request: Request, *, stage: int, outbox: ev.Outbox, unsaved: t
                 _activate_step(request, step_plan, outbox, batch=batch)
         request.current_stage = number
         batch.update(request, ["current_stage", "updated_at", *unsaved])
-        batch.execute()
+        outbox.defer(batch)  # the new stage's rows, sent with the notifications when the outbox allows
         return number
     if unsaved:
         batch.update(request, [*unsaved, "updated_at"])
@@ -266,7 +266,9 @@ def close_request(
     else:
         request.completed_at = timezone.now()
         fields.append("completed_at")
-    request.save(update_fields=fields)
+    batch = WriteBatch()
+    batch.update(request, fields)
+    outbox.defer(batch)
     changes = {"status": [before, status], "round": request.round}
     if comment:
         changes["comment"] = comment

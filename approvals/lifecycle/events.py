@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from auditlogs.services import audit_records
+from core.write_batch import WriteBatch
 from notifications.models import Kind
 from notifications.services import notify_many
 from webhooks.services import record_events as record_webhook_events
@@ -198,11 +199,26 @@ class Notice:
 
 
 class Outbox:
-    """The events of one transition, written together at the end of its transaction."""
+    """The events of one transition, written together at the end of its transaction.
 
-    def __init__(self, *, actor=None) -> None:
+    ``writes``: the notifications' rows, and with ``defer_writes`` the writes the engine left for
+    the flush (``defer``), go in one statement with the audit chain's lock (issue 14: two round
+    trips less per decision). ``defer_writes`` is for services that flush right after their one
+    ``do_*`` action: nothing reads those rows back before the flush.
+    """
+
+    def __init__(self, *, actor=None, defer_writes: bool = False) -> None:
         self.actor = actor
         self.events: list[tuple[Event, tuple]] = []
+        self.writes = WriteBatch()
+        self.defer_writes = defer_writes
+
+    def defer(self, batch: WriteBatch) -> None:
+        """Leave ``batch``'s writes to the flush when this outbox allows it, else send them now."""
+        if self.defer_writes:
+            self.writes.extend(batch)
+        else:
+            batch.execute()
 
     def emit(self, event: Event, *notices: Notice) -> None:
         """Record ``event``; each ``Notice`` is one notification (recipient + the text's extra fields)."""
@@ -253,7 +269,8 @@ class Outbox:
 
     def flush(self) -> None:
         notes, audits = self.entries()
-        notify_many(notes)
         record_webhook_events(audits, stamps=self.stamps())  # the webhook outbox rows, sent after commit
-        audit_records(audits)  # last: the chain lock is held until commit
+        notify_many(notes, batch=self.writes)
+        # last, with the deferred writes and the notifications: the chain lock is held until commit
+        audit_records(audits, batch=self.writes)
         self.events = []

@@ -37,9 +37,9 @@ def locked_request_for(actor, request_id) -> Request:
 
 
 @contextmanager
-def _request_transition(actor, request_id) -> Iterator[tuple[Request, Outbox]]:
+def _request_transition(actor, request_id, *, defer_writes: bool = False) -> Iterator[tuple[Request, Outbox]]:
     """One transaction: the request locked and visible to ``actor``; the events flushed last."""
-    outbox = Outbox(actor=actor)
+    outbox = Outbox(actor=actor, defer_writes=defer_writes)
     with transaction.atomic():
         request = locked_request_for(actor, request_id)
         yield request, outbox
@@ -47,7 +47,7 @@ def _request_transition(actor, request_id) -> Iterator[tuple[Request, Outbox]]:
 
 
 def request_submit(*, actor, request_id) -> Request:
-    with _request_transition(actor, request_id) as (request, outbox):
+    with _request_transition(actor, request_id, defer_writes=True) as (request, outbox):
         checks.check_requester(actor, request, "submit")
         check_request(request, "submit")
         validate_form(request.workflow_version.form_schema, request.data)
@@ -89,7 +89,7 @@ def task_decide(*, actor, task_id, decision: str, comment: str = "", via: str | 
 
     ``via`` names a channel other than the API (``email_link``) in the decision's audit row."""
     value, comment = checks.check_decision(decision, comment)
-    outbox = Outbox(actor=actor)
+    outbox = Outbox(actor=actor, defer_writes=True)  # flushed right after do_decide
     with transaction.atomic():
         request, task = lock_task(organization_id=actor.organization_id, task_id=task_id)
         assignment = next((a for a in task.assignments.all() if a.is_active and a.assignee_id == actor.pk), None)
