@@ -92,7 +92,7 @@ class RequestViewSet(OrgScopedViewMixin, mixins.ListModelMixin, viewsets.Generic
         s = RequestCreateSerializer(data=request.data)
         s.is_valid(raise_exception=True)
         obj = services.request_create(actor=request.user, **s.validated_data)
-        obj = selectors.created_request_get(user=request.user, request_id=obj.pk)
+        obj = selectors.created_request_detail(request=obj)
         return Response(RequestDetailSerializer(obj, context={"request": self.request}).data, status=201)
 
     @extend_schema(request=RequestUpdateSerializer, responses={200: RequestDetailSerializer})
