@@ -6,6 +6,7 @@ The status transitions (submit, withdraw, cancel, resubmit, decisions) are the l
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import os
 import re
@@ -22,11 +23,12 @@ from approvals.lifecycle import events as ev
 from approvals.lifecycle.services import locked_request_for
 from approvals.lifecycle.transitions import check_request
 from approvals.models import Assignment
-from core.exceptions import Forbidden, ValidationFailed
+from core.exceptions import Forbidden, NotFound, ValidationFailed
+from core.ids import parse_uuid
 from requests.models import Attachment, Comment, Request
 from requests.validation import validate_form
-from workflows.models import WorkflowDefinition
-from workflows.selectors import published_version_for
+from workflows.models import VersionStatus, WorkflowDefinition, WorkflowVersion
+from workflows.selectors import pinned_version, published_version_for
 
 
 def _prefix(definition: WorkflowDefinition) -> str:
@@ -41,8 +43,6 @@ def _next_reference(definition: WorkflowDefinition) -> str:
     already taken are skipped.
     """
     prefix = _prefix(definition)
-    if connection.vendor == "postgresql":
-        return _next_reference_pg(definition, prefix)
     qs = WorkflowDefinition.all_objects.filter(pk=definition.pk)
     while True:
         qs.update(reference_counter=F("reference_counter") + 1)  # takes the row lock until commit
@@ -51,42 +51,84 @@ def _next_reference(definition: WorkflowDefinition) -> str:
             return reference
 
 
-# Raw SQL because it pays (issue 14, the create+submit profile): the increment, reading the new
-# value back and the "already taken?" check were three statements on every create; RETURNING does
-# all three in one. The reference is built in SQL exactly as ``f"{prefix}-{n:06d}"`` does.
-_NEXT_REFERENCE_SQL = """
-UPDATE {definition} SET reference_counter = reference_counter + 1 WHERE id = %s
-RETURNING reference_counter, EXISTS (
-    SELECT 1 FROM {request} WHERE organization_id = %s AND reference = %s || '-' || CASE
-        WHEN reference_counter < 1000000 THEN lpad(reference_counter::text, 6, '0') ELSE reference_counter::text END
+# Raw SQL because it pays (issue 14, the create+submit profile): the published version's lookup
+# (workflow by key or id: a live, active definition and its published version), the counter's
+# increment, reading the new value back and the "already taken?" check were four statements on
+# every create, the first an ORM query whose compiling cost ~2 ms of CPU; this one statement does
+# them all, and returns the definition's row (it changes) and the version's id (its row does not:
+# ``workflows.selectors.pinned_version`` keeps it in process). The prefix is built in SQL as
+# ``_prefix`` does, the reference as ``f"{prefix}-{n:06d}"``.
+_TAKE_REFERENCE_SQL = """
+UPDATE {definition} d SET reference_counter = d.reference_counter + 1
+FROM {version} v
+WHERE d.organization_id = %(organization)s AND d.{match} = %(workflow)s AND d.deleted_at IS NULL AND d.is_active
+  AND v.organization_id = %(organization)s AND v.definition_id = d.id AND v.status = %(published)s
+RETURNING v.id, {columns}, {prefix}, EXISTS (
+    SELECT 1 FROM {request} r WHERE r.organization_id = %(organization)s AND r.reference = {prefix} || '-' || CASE
+        WHEN d.reference_counter < 1000000 THEN lpad(d.reference_counter::text, 6, '0')
+        ELSE d.reference_counter::text END
 )
 """
+_SQL_PREFIX = (
+    "upper(coalesce(nullif(d.reference_prefix, ''), "
+    "nullif(left(regexp_replace(d.key, '[^A-Za-z0-9]', '', 'g'), 8), ''), 'REQ'))"
+)
 
 
-def _next_reference_pg(definition: WorkflowDefinition, prefix: str) -> str:
-    sql = _NEXT_REFERENCE_SQL.format(
-        definition=connection.ops.quote_name(WorkflowDefinition._meta.db_table),
-        request=connection.ops.quote_name(Request._meta.db_table),
+@functools.cache
+def _take_reference_sql(match: str) -> tuple[str, list[str]]:
+    quote = connection.ops.quote_name
+    fields = [f.attname for f in WorkflowDefinition._meta.concrete_fields]
+    sql = _TAKE_REFERENCE_SQL.format(
+        definition=quote(WorkflowDefinition._meta.db_table),
+        version=quote(WorkflowVersion._meta.db_table),
+        request=quote(Request._meta.db_table),
+        match=quote(match),
+        columns=", ".join(f"d.{quote(WorkflowDefinition._meta.get_field(f).column)}" for f in fields),
+        prefix=_SQL_PREFIX,
     )
+    return sql, fields
+
+
+def _version_and_reference(organization, workflow) -> tuple[WorkflowVersion, str]:
+    """The published version of ``workflow`` (key or id) and the next reference of its definition,
+    whose row stays locked until commit. NotFound as ``published_version_for``."""
+    if connection.vendor != "postgresql":
+        version = published_version_for(organization=organization, workflow=workflow, with_steps=False)
+        return version, _next_reference(version.definition)
+    if isinstance(workflow, WorkflowDefinition):
+        workflow = workflow.pk
+    pk = parse_uuid(workflow)
+    sql, fields = _take_reference_sql("id" if pk else "key")
+    params = {"organization": organization.pk, "workflow": pk or str(workflow), "published": VersionStatus.PUBLISHED}
     with connection.cursor() as cursor:
         while True:  # the row lock is held until commit from the first UPDATE on
-            cursor.execute(sql, [definition.pk, definition.organization_id, prefix])
-            counter, taken = cursor.fetchone()
+            cursor.execute(sql, params)
+            row = cursor.fetchone()
+            if row is None:
+                raise NotFound("Workflow not found or not published.")
+            definition = WorkflowDefinition.from_db(connection.alias, fields, row[1:-2])
+            prefix, taken = _prefix(definition), row[-1]
+            reference = f"{prefix}-{definition.reference_counter:06d}"
+            if prefix != row[-2]:  # a prefix SQL's upper() spells otherwise than Python's: check it here
+                taken = Request.all_objects.filter(organization_id=organization.pk, reference=reference).exists()
             if not taken:
-                return f"{prefix}-{counter:06d}"
+                break
+    version = pinned_version(organization_id=organization.pk, version_id=row[0], definition=definition)
+    return version, reference
 
 
 def request_create(*, actor, workflow, title: str, data: dict, submit: bool = False) -> Request:
     if not actor.has_code(REQUESTS_CREATE):
         raise Forbidden("You may not create requests.")
-    version = published_version_for(organization=actor.organization, workflow=workflow, with_steps=False)
-    title = (title or "").strip()
-    if not title:
-        raise ValidationFailed(details={"title": ["This field is required."]})
-    data = {} if data is None else data
-    validate_form(version.form_schema, data, partial=not submit)
     outbox = ev.Outbox(actor=actor, defer_writes=True)  # flushed right after do_submit
-    with transaction.atomic():
+    with transaction.atomic():  # a refused request gives its reference back (rolled back)
+        version, reference = _version_and_reference(actor.organization, workflow)
+        title = (title or "").strip()
+        if not title:
+            raise ValidationFailed(details={"title": ["This field is required."]})
+        data = {} if data is None else data
+        validate_form(version.form_schema, data, partial=not submit)
         request = Request.objects.create(
             organization=actor.organization,
             workflow_version=version,
@@ -95,7 +137,7 @@ def request_create(*, actor, workflow, title: str, data: dict, submit: bool = Fa
             department_id=actor.department_id,
             title=title[:300],
             data=data,
-            reference=_next_reference(version.definition),
+            reference=reference,
         )
         # No lock_request re-read (issue 14): a row inserted by this transaction is invisible to
         # every other one until commit, so nobody else can lock or change it, and the instance

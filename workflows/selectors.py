@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import copy
+
 from django.db.models import Prefetch, QuerySet
 
 from core.exceptions import NotFound
@@ -51,6 +53,31 @@ def published_version_for(*, organization, workflow, with_steps: bool = True) ->
     version = qs.filter(definition_id=pk).first() if pk else qs.filter(definition__key=str(workflow)).first()
     if version is None:
         raise NotFound("Workflow not found or not published.")
+    return version
+
+
+# A published version's row (form, steps, number) never changes but for its status, when a later
+# one is published (a trigger refuses the rest), so a copy kept in process by id is the row.
+_PUBLISHED: dict = {}
+_PUBLISHED_MAX = 512
+
+
+def pinned_version(*, organization_id, version_id, definition: WorkflowDefinition) -> WorkflowVersion:
+    """Version ``version_id``, which the caller has just read as its definition's published one, with
+    ``definition`` (read with it: a definition's row does change) as its definition. Kept in process
+    by id (issue 14: ``request_create`` reads the id with the reference it takes, not the row)."""
+    version = _PUBLISHED.get(version_id)
+    if version is None:
+        version = WorkflowVersion.objects.for_organization(organization_id).filter(pk=version_id).first()
+        if version is None:
+            raise NotFound("Workflow not found or not published.")
+        if len(_PUBLISHED) >= _PUBLISHED_MAX:
+            _PUBLISHED.clear()
+        _PUBLISHED[version_id] = version
+    if version.organization_id != organization_id:
+        raise NotFound("Workflow not found or not published.")
+    version = copy.copy(version)  # its own related-object cache: the definition is this read's
+    version.definition = definition
     return version
 
 
