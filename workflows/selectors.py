@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import copy
-
 from django.db.models import Prefetch, QuerySet
 
 from core.exceptions import NotFound
 from core.ids import parse_uuid
 from workflows.models import Step, VersionStatus, WorkflowDefinition, WorkflowVersion
+from workflows.published import published_version
 
 
 def definitions_for(*, organization) -> QuerySet[WorkflowDefinition]:
@@ -56,28 +55,14 @@ def published_version_for(*, organization, workflow, with_steps: bool = True) ->
     return version
 
 
-# A published version's row (form, steps, number) never changes but for its status, when a later
-# one is published (a trigger refuses the rest), so a copy kept in process by id is the row.
-_PUBLISHED: dict = {}
-_PUBLISHED_MAX = 512
-
-
 def pinned_version(*, organization_id, version_id, definition: WorkflowDefinition) -> WorkflowVersion:
     """Version ``version_id``, which the caller has just read as its definition's published one, with
-    ``definition`` (read with it: a definition's row does change) as its definition. Kept in process
-    by id (issue 14: ``request_create`` reads the id with the reference it takes, not the row)."""
-    version = _PUBLISHED.get(version_id)
-    if version is None:
-        version = WorkflowVersion.objects.for_organization(organization_id).filter(pk=version_id).first()
-        if version is None:
-            raise NotFound("Workflow not found or not published.")
-        if len(_PUBLISHED) >= _PUBLISHED_MAX:
-            _PUBLISHED.clear()
-        _PUBLISHED[version_id] = version
+    ``definition`` (read with it: a definition's row does change) as its definition; the version's
+    row comes from the process's published versions (``workflows.published``, no query once read)."""
+    version = published_version(version_id)
     if version.organization_id != organization_id:
         raise NotFound("Workflow not found or not published.")
-    version = copy.copy(version)  # its own related-object cache: the definition is this read's
-    version.definition = definition
+    version.definition = definition  # a copy: its related-object cache is this caller's
     return version
 
 
