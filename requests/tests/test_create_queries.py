@@ -49,3 +49,20 @@ def test_create_and_submit(people, org, django_assert_num_queries):
         "request.submitted",
         "task.assigned",
     ]
+
+
+def test_a_draft_answers_as_get_and_a_refused_create_takes_no_reference(people, org):
+    flow = make_flow(org, [user_step(1, "Finance approval", people.fiona)], prefix="DRF")
+    client = api_client(people.alice)
+    key = flow.definition.key
+    refused = client.post(
+        "/api/v1/requests/", {"workflow": key, "title": "X", "data": {"amount": "many"}}, format="json"
+    )
+    assert refused.status_code == 400 and refused.json()["error"]["code"] == "validation_error"
+    assert client.post("/api/v1/requests/", {"workflow": "nope", "title": "X"}, format="json").status_code == 404
+
+    r = client.post("/api/v1/requests/", {"workflow": key, "title": "Desk", "data": {"amount": 5}}, format="json")
+
+    assert r.status_code == 201, r.json()
+    assert r.json() == client.get(f"/api/v1/requests/{r.json()['id']}/").json()
+    assert r.json()["status"] == "draft" and r.json()["tasks"] == [] and r.json()["reference"] == "DRF-000001"
