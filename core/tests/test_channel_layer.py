@@ -7,7 +7,7 @@ import pytest
 from channels_redis.core import RedisChannelLayer
 from redis.exceptions import MaxConnectionsError
 
-from core.channel_layer import BlockingPoolRedisChannelLayer
+from core.channel_layer import BlockingPoolRedisChannelLayer, ScriptedRedisChannelLayer
 
 BURST = 60
 POOL = 5
@@ -40,3 +40,48 @@ def test_the_blocking_pool_layer_serves_the_same_burst(settings):
     asyncio.run(_burst(layer))
     pool = layer.create_pool(0)
     assert pool.max_connections == POOL
+
+
+async def _deliveries(sender, receiver) -> list:
+    # Two sockets of one process (one channel key, one message listing both), one of another
+    # process, and an expired member that the send drops from the group.
+    here = [await receiver.new_channel(), await receiver.new_channel()]
+    elsewhere = RedisChannelLayer(hosts=receiver.hosts, prefix=receiver.prefix)
+    there = await elsewhere.new_channel()
+    for name in [*here, there]:
+        await receiver.group_add("user.1", name)
+    connection = receiver.connection(0)
+    await connection.zadd(receiver._group_key("user.1"), {"specific.gone!x": 1})
+    await sender.group_send("user.1", {"type": "notification.created", "title": "é", "n": [1, 2]})
+    got = [await receiver.receive(name) for name in here] + [await elsewhere.receive(there)]
+    members = await connection.zrange(receiver._group_key("user.1"), 0, -1)
+    await elsewhere.flush()
+    await receiver.flush()
+    return [got, len(members)]
+
+
+def test_the_scripted_group_send_delivers_as_the_stock_one(settings):
+    """One EVALSHA per group_send (issue 14) reaches every member as channels-redis's own does."""
+    stock = _layer(RedisChannelLayer, settings)
+    scripted = ScriptedRedisChannelLayer(hosts=stock.hosts, prefix=stock.prefix)
+    assert scripted._scripted()
+    for sender in (stock, scripted):
+        got, members = asyncio.run(_deliveries(sender, RedisChannelLayer(hosts=stock.hosts, prefix=stock.prefix)))
+        assert got == [{"type": "notification.created", "title": "é", "n": [1, 2]}] * 3
+        assert members == 3
+
+
+def test_the_scripted_group_send_respects_capacity(settings):
+    async def run():
+        receiver = RedisChannelLayer(hosts=[settings.REDIS_URL], prefix=prefix, capacity=2)
+        sender = ScriptedRedisChannelLayer(hosts=[settings.REDIS_URL], prefix=prefix, capacity=2)
+        name = await receiver.new_channel()
+        await receiver.group_add("user.2", name)
+        for n in range(4):
+            await sender.group_send("user.2", {"type": "x.y", "n": n})
+        got = [await receiver.receive(name) for _ in range(2)]
+        await receiver.flush()
+        return got
+
+    prefix = _layer(RedisChannelLayer, settings).prefix
+    assert asyncio.run(run()) == [{"type": "x.y", "n": 0}, {"type": "x.y", "n": 1}]
