@@ -140,7 +140,7 @@ def redis_layer(settings):
         pytest.skip("needs Redis (REDIS_URL) for the channels-redis layer")
     settings.CHANNEL_LAYERS = {
         "default": {
-            "BACKEND": "core.channel_layer.ScriptedRedisChannelLayer",
+            "BACKEND": "core.channel_layer.BlockingPoolRedisChannelLayer",
             "CONFIG": {
                 "hosts": [settings.REDIS_URL],
                 "prefix": f"{settings.TEST_REDIS_PREFIX}:layer-{uuid.uuid4().hex[:8]}",

@@ -141,7 +141,7 @@ if REDIS_URL:
     CACHES = {"default": {"BACKEND": "core.cache.ResilientRedisCache", "LOCATION": REDIS_URL}}
     CHANNEL_LAYERS = {
         "default": {
-            "BACKEND": "core.channel_layer.ScriptedRedisChannelLayer",
+            "BACKEND": "core.channel_layer.BlockingPoolRedisChannelLayer",
             "CONFIG": {"hosts": [REDIS_URL], "max_connections": env_int("CHANNEL_LAYER_MAX_CONNECTIONS", 100)},
         }
     }

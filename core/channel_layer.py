@@ -1,5 +1,5 @@
 """The production channel layer: channels-redis whose connection pool waits instead of failing,
-and whose ``group_send`` is one Lua script (``ScriptedRedisChannelLayer``, below).
+and whose ``group_send`` is one Lua script (issue 14: CPU per decision).
 
 channels-redis builds redis-py's plain pool, which raises ``MaxConnectionsError`` as soon as
 more commands are in flight than it has connections (100 by default). A reconnect storm, such
@@ -15,24 +15,6 @@ import redis.asyncio as aioredis
 from channels_redis.core import RedisChannelLayer
 
 logger = logging.getLogger(__name__)
-
-
-class BlockingPoolRedisChannelLayer(RedisChannelLayer):
-    def __init__(self, *args, max_connections: int = 100, pool_timeout: float = 10, **kwargs):
-        super().__init__(*args, **kwargs)
-        self.max_connections, self.pool_timeout = max_connections, pool_timeout
-
-    def create_pool(self, index):
-        host = dict(self.hosts[index])
-        if "address" not in host:  # sentinel or explicit host/port: channels-redis's own pool
-            return super().create_pool(index)
-        # A hung Redis must surface as an error (the WebSocket consumer survives and retries it,
-        # notifications/consumers.py) instead of blocking forever: above the 5 s BZPOPMIN of receive.
-        host.setdefault("socket_timeout", self.brpop_timeout + 5)
-        host.setdefault("socket_connect_timeout", 2)
-        return aioredis.BlockingConnectionPool.from_url(
-            host.pop("address"), max_connections=self.max_connections, timeout=self.pool_timeout, **host
-        )
 
 
 # One round trip per group_send instead of channels-redis's three or four (ZREMRANGEBYSCORE,
@@ -69,12 +51,23 @@ return {#members, over}
 """
 
 
-class ScriptedRedisChannelLayer(BlockingPoolRedisChannelLayer):
-    """The production layer with ``group_send`` as one EVALSHA (issue 14: CPU per decision)."""
-
-    def __init__(self, *args, **kwargs):
+class BlockingPoolRedisChannelLayer(RedisChannelLayer):
+    def __init__(self, *args, max_connections: int = 100, pool_timeout: float = 10, **kwargs):
         super().__init__(*args, **kwargs)
+        self.max_connections, self.pool_timeout = max_connections, pool_timeout
         self._group_send_script = None
+
+    def create_pool(self, index):
+        host = dict(self.hosts[index])
+        if "address" not in host:  # sentinel or explicit host/port: channels-redis's own pool
+            return super().create_pool(index)
+        # A hung Redis must surface as an error (the WebSocket consumer survives and retries it,
+        # notifications/consumers.py) instead of blocking forever: above the 5 s BZPOPMIN of receive.
+        host.setdefault("socket_timeout", self.brpop_timeout + 5)
+        host.setdefault("socket_connect_timeout", 2)
+        return aioredis.BlockingConnectionPool.from_url(
+            host.pop("address"), max_connections=self.max_connections, timeout=self.pool_timeout, **host
+        )
 
     def _scripted(self) -> bool:
         # One Redis, msgpack without encryption, one capacity: the cases the script reproduces.

@@ -7,7 +7,7 @@ import pytest
 from channels_redis.core import RedisChannelLayer
 from redis.exceptions import MaxConnectionsError
 
-from core.channel_layer import BlockingPoolRedisChannelLayer, ScriptedRedisChannelLayer
+from core.channel_layer import BlockingPoolRedisChannelLayer
 
 BURST = 60
 POOL = 5
@@ -63,7 +63,7 @@ async def _deliveries(sender, receiver) -> list:
 def test_the_scripted_group_send_delivers_as_the_stock_one(settings):
     """One EVALSHA per group_send (issue 14) reaches every member as channels-redis's own does."""
     stock = _layer(RedisChannelLayer, settings)
-    scripted = ScriptedRedisChannelLayer(hosts=stock.hosts, prefix=stock.prefix)
+    scripted = BlockingPoolRedisChannelLayer(hosts=stock.hosts, prefix=stock.prefix)
     assert scripted._scripted()
     for sender in (stock, scripted):
         got, members = asyncio.run(_deliveries(sender, RedisChannelLayer(hosts=stock.hosts, prefix=stock.prefix)))
@@ -74,7 +74,7 @@ def test_the_scripted_group_send_delivers_as_the_stock_one(settings):
 def test_the_scripted_group_send_respects_capacity(settings):
     async def run():
         receiver = RedisChannelLayer(hosts=[settings.REDIS_URL], prefix=prefix, capacity=2)
-        sender = ScriptedRedisChannelLayer(hosts=[settings.REDIS_URL], prefix=prefix, capacity=2)
+        sender = BlockingPoolRedisChannelLayer(hosts=[settings.REDIS_URL], prefix=prefix, capacity=2)
         name = await receiver.new_channel()
         await receiver.group_add("user.2", name)
         for n in range(4):

@@ -80,7 +80,7 @@ def test_a_hanging_redis_is_skipped_after_one_failed_push(black_hole, settings):
     layer while the breaker is open instead of each waiting for the timeout."""
     settings.CHANNEL_LAYERS = {
         "default": {
-            "BACKEND": "core.channel_layer.ScriptedRedisChannelLayer",
+            "BACKEND": "core.channel_layer.BlockingPoolRedisChannelLayer",
             "CONFIG": {"hosts": [{"address": f"redis://127.0.0.1:{black_hole.port}/0", "socket_timeout": 0.3}]},
         }
     }

@@ -35,7 +35,7 @@ def private_redis():
             REDIS_URL=url,
             CACHES={"default": {"BACKEND": "core.cache.ResilientRedisCache", "LOCATION": url, "RETRY_SECONDS": 0.2}},
             CHANNEL_LAYERS={
-                "default": {"BACKEND": "core.channel_layer.ScriptedRedisChannelLayer", "CONFIG": {"hosts": [url]}}
+                "default": {"BACKEND": "core.channel_layer.BlockingPoolRedisChannelLayer", "CONFIG": {"hosts": [url]}}
             },
             CELERY_BROKER_URL=url,
         ):

@@ -232,7 +232,7 @@ def test_socket_survives_a_redis_restart_and_catches_up(org, alice):
             assert _next(ws, "pong") == {"type": "pong"}
             # The server's layer: the private Redis under the session's key prefix (settings_test).
             config = {"hosts": [redis.url], "prefix": f"{settings.TEST_REDIS_PREFIX}:asgi"}
-            layer = {"BACKEND": "core.channel_layer.ScriptedRedisChannelLayer", "CONFIG": config}
+            layer = {"BACKEND": "core.channel_layer.BlockingPoolRedisChannelLayer", "CONFIG": config}
             with override_settings(CHANNEL_LAYERS={"default": layer}):
                 make_notification(alice, title="After the restart")
             assert _next(ws, "notification")["notification"]["title"] == "After the restart"
