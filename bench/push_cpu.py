@@ -102,7 +102,7 @@ def main() -> None:
     floor = statistics.median(results["none"])
     for label, values in results.items():
         med = statistics.median(values)
-        print(f"{label:16} {' '.join(f'{v:.3f}' for v in values)}  median {med:.3f}  push {med - floor:+.3f} ms")
+        print(f"{label:18} {' '.join(f'{v:.3f}' for v in values)}  median {med:.3f}  push {med - floor:+.3f} ms")
 
 
 if __name__ == "__main__":
