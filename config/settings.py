@@ -117,6 +117,15 @@ if IS_POSTGRES and env_bool("DATABASE_POOL", False):
         "max_size": env_int("DATABASE_POOL_MAX", 10),
         "timeout": env_int("DATABASE_POOL_TIMEOUT", 10),
     }
+if IS_POSTGRES and env_bool("DATABASE_SERVER_SIDE_BINDING", True):
+    # Parameters bound by the server, not quoted into the SQL by psycopg (a tenth of the decision
+    # path's Python time went there), and a statement sent five times on a connection is prepared:
+    # the hot statements are constant strings (core/compiled_query.py, WriteBatch), and a prepared
+    # one is not parsed and planned again (issue 14, docs/benchmarks.md). Both off behind a pooler
+    # in transaction mode that cannot keep prepared statements (docs/deployment.md).
+    DATABASES["default"].setdefault("OPTIONS", {})["server_side_binding"] = True
+    if env_bool("DATABASE_PREPARED_STATEMENTS", True):
+        DATABASES["default"]["OPTIONS"]["prepare_threshold"] = 5
 DATABASE_REPLICA_URL = env_str("DATABASE_REPLICA_URL", "")
 if DATABASE_REPLICA_URL:
     # Reports, the audit export and audit verification read here (core/db_router.py, docs/scaling.md).

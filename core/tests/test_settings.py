@@ -157,3 +157,36 @@ def test_production_processes_refuse_an_unsafe_config_with_one_line():
         assert "Traceback" not in result.stderr
         refusals = [line for line in result.stderr.splitlines() if line.startswith("Refusing to start: ")]
         assert len(refusals) == 1 and "SECRET_KEY is unsafe" in refusals[0]
+
+
+def test_hot_statements_are_prepared_by_default_on_postgresql(db):
+    """``DATABASE_SERVER_SIDE_BINDING`` and ``DATABASE_PREPARED_STATEMENTS`` (default on): a
+    statement sent repeatedly on a connection is prepared (not parsed and planned again);
+    ``false`` turns it off, for a pooler that cannot keep prepared statements."""
+    from django.db import connection
+
+    url = os.environ.get("DATABASE_URL", "")
+    if not url.startswith("postgres"):
+        import pytest
+
+        pytest.skip("needs PostgreSQL (DATABASE_URL): prepared statements are PostgreSQL's")
+    url = url.rsplit("/", 1)[0] + "/" + connection.settings_dict["NAME"]  # the test database
+    code = (
+        "import django; django.setup()\n"
+        "from django.db import connection\n"
+        "from accounts.models import User\n"
+        "for _ in range(6): list(User.objects.filter(email='nobody@example.test'))\n"
+        "with connection.cursor() as c:\n"
+        "    c.execute(\"SELECT count(*) FROM pg_prepared_statements WHERE statement LIKE '%%accounts_user%%'\")\n"
+        "    print(c.fetchone()[0])\n"
+    )
+    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "config.settings", "DEBUG": "true", "DATABASE_URL": url}
+    env.pop("DATABASE_SERVER_SIDE_BINDING", None)
+    env.pop("DATABASE_PREPARED_STATEMENTS", None)
+    prepared = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True)
+    assert prepared.returncode == 0, prepared.stderr
+    assert int(prepared.stdout.split()[-1]) >= 1
+    env["DATABASE_PREPARED_STATEMENTS"] = "false"
+    plain = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True)
+    assert plain.returncode == 0, plain.stderr
+    assert int(plain.stdout.split()[-1]) == 0
