@@ -10,8 +10,10 @@ from rest_framework_simplejwt.authentication import JWTAuthentication
 from rest_framework_simplejwt.exceptions import AuthenticationFailed
 from rest_framework_simplejwt.settings import api_settings
 
+from accounts import auth_cache
 from accounts.models import Role, User
 from accounts.tokens import token_is_current
+from core.throttling import hits_ahead, record_ahead
 
 _COMPILED: list = []  # (sql, params, index of the user id in params, compiler), once per process
 _SENTINEL = uuid.UUID(int=0)
@@ -35,15 +37,19 @@ def _compiled():
     return _COMPILED[0]
 
 
-def _fetch_user(pk) -> User | None:
-    sql, params, at, compiler = _compiled()
+def _fetch_row(pk) -> tuple | None:
+    sql, params, at, _compiler = _compiled()
     params = list(params)
     params[at] = pk
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
-        row = cursor.fetchone()
-    if row is None:
-        return None
+        return cursor.fetchone()
+
+
+def _build_user(row: tuple) -> User:
+    """New instances from a row as the database returned it (the cached row is shared by the
+    threads: every request builds its own user, organization and department from it)."""
+    _sql, _params, _at, compiler = _compiled()
     select, klass_info, annotations = compiler.select, compiler.klass_info, compiler.annotation_col_map
     converters = compiler.get_converters([col for col, *_ in select])
     if converters:
@@ -56,7 +62,13 @@ def _fetch_user(pk) -> User | None:
         populator.populate(row, user)
     for name, pos in annotations.items():
         setattr(user, name, row[pos])
+    user.prime_roles([(role["slug"], role["permissions"]) for role in user.role_rows_json])
     return user
+
+
+def _fetch_user(pk) -> User | None:
+    row = _fetch_row(pk)
+    return None if row is None else _build_user(row)
 
 
 def user_with_roles(user_id) -> User | None:
@@ -73,24 +85,55 @@ def user_with_roles(user_id) -> User | None:
         pk = User._meta.pk.to_python(user_id)
     except ValidationError:
         return None
-    user = _fetch_user(pk)
-    if user is not None:
-        user.prime_roles([(row["slug"], row["permissions"]) for row in user.role_rows_json])
-    return user
+    return _fetch_user(pk)
 
 
 class ActiveUserJWTAuthentication(JWTAuthentication):
     """Bearer JWT; the user is loaded with its organization and roles, must still be active, and the
-    token must carry the user's current token version (one query: the same row)."""
+    token must carry the user's current token version (one query: the same row).
+
+    On PostgreSQL with Redis the row comes from the process's copy while the revocation stamps
+    say it is current (accounts/auth_cache.py): the stamps and the throttle's hit are one Redis
+    round trip, and a warm request makes no query.
+    """
+
+    def authenticate(self, request):
+        header = self.get_header(request)
+        if header is None:
+            return None
+        raw_token = self.get_raw_token(header)
+        if raw_token is None:
+            return None
+        validated_token = self.get_validated_token(raw_token)
+        return self._user_for(validated_token, request), validated_token
 
     def get_user(self, validated_token):
+        return self._user_for(validated_token, None)
+
+    def _user_for(self, validated_token, request):
         try:
             user_id = validated_token[api_settings.USER_ID_CLAIM]
         except KeyError:
             raise AuthenticationFailed("Token contained no recognizable user identification.") from None
-        user = user_with_roles(user_id)
+        if request is None or connection.vendor != "postgresql":
+            user = user_with_roles(user_id)
+        else:
+            user = _cached_user(user_id, request)
         if user is None or not user.is_active:
             raise AuthenticationFailed("User not found or inactive.", code="user_inactive")
         if not token_is_current(validated_token, user):
             raise AuthenticationFailed("Token has been revoked.", code="token_revoked")
         return user
+
+
+def _cached_user(user_id, request) -> User | None:
+    try:
+        pk = User._meta.pk.to_python(user_id)
+    except ValidationError:
+        return None
+    ident = str(pk)
+    planned = hits_ahead(request, ident)
+    row, counts = auth_cache.cached_row(ident, [(key, ttl) for _k, _w, key, ttl in planned], lambda: _fetch_row(pk))
+    if counts is not None:
+        record_ahead(request, planned, counts)
+    return None if row is None else _build_user(row)

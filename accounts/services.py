@@ -13,6 +13,7 @@ from rest_framework_simplejwt.exceptions import TokenError
 from rest_framework_simplejwt.token_blacklist.models import BlacklistedToken, OutstandingToken
 from rest_framework_simplejwt.tokens import RefreshToken
 
+from accounts import auth_cache
 from accounts.catalog import ALL_CODES
 from accounts.models import LoginAccountCounter, LoginSession, Role, RoleMembership, SecurityPolicy, User
 from accounts.password_policy import policy_for, store_password, validate_new_password
@@ -119,6 +120,7 @@ def _count_failure(user: User) -> None:
             changes={"locked_until": [None, locked.locked_until.isoformat()]},
         )
     locked.save(update_fields=["failed_logins", "locked_until"])
+    auth_cache.user_changed(user.pk)
 
 
 def login_failed(*, email: str, known: User | None, reason: str = "password") -> None:
@@ -156,6 +158,7 @@ def login_complete(*, user: User, method: str = "password", claims: dict | None 
     with transaction.atomic():
         tokens = session_start(user=user, method=method, claims=claims)
         User.objects.filter(pk=user.pk).update(last_login=timezone.now(), failed_logins=0, locked_until=None)
+        auth_cache.user_changed(user.pk)
         audit_record(action="user.login", actor=user, target=user, changes={"method": [None, method]})
     return tokens
 
@@ -172,6 +175,7 @@ def user_unlock(*, actor: User | None, user: User) -> User:
         was = locked.locked_until
         locked.locked_until, locked.failed_logins = None, 0
         locked.save(update_fields=["locked_until", "failed_logins"])
+        auth_cache.user_changed(user.pk)
         audit_record(
             action="auth.unlocked",
             actor=actor,
@@ -334,6 +338,7 @@ def user_update(*, actor: User | None, user: User, **fields) -> User:
             _lock_reporting_lines(user.organization_id)
             _check_no_manager_cycle(user=user, manager=fields["manager"])
         save_audited(actor=actor, instance=user, fields=fields, tracked=USER_FIELDS, action="user.updated")
+        auth_cache.user_changed(user.pk)
     return user
 
 
@@ -371,7 +376,7 @@ def user_deactivate(*, actor: User | None, user: User) -> User:
         user.is_active = False
         user.deactivated_at = timezone.now()
         user.save(update_fields=["is_active", "deactivated_at"])
-        revoke_sessions(user=user)
+        revoke_sessions(user=user)  # and so the user's cached copies (accounts/auth_cache.py)
         audit_record(
             action="user.deactivated",
             actor=actor,
@@ -389,6 +394,7 @@ def user_reactivate(*, actor: User | None, user: User) -> User:
         user.is_active = True
         user.deactivated_at = None
         user.save(update_fields=["is_active", "deactivated_at"])
+        auth_cache.user_changed(user.pk)
         audit_record(
             action="user.updated",
             actor=actor,
@@ -457,6 +463,7 @@ def role_update(*, actor: User | None, role: Role, **fields) -> Role:
         raise ValidationFailed(details={"slug": ["A role with this slug already exists."]})
     with transaction.atomic():
         save_audited(actor=actor, instance=role, fields=fields, tracked=ROLE_FIELDS, action="role.updated")
+        auth_cache.everyone_changed()  # the role's members: not worth a query to list them
     return role
 
 
@@ -465,6 +472,7 @@ def role_delete(*, actor: User | None, role: Role) -> None:
         raise Conflict("Built-in roles cannot be deleted.", code="builtin_role")
     with transaction.atomic():
         delete_audited(actor=actor, instance=role, tracked=ROLE_FIELDS, action="role.deleted")
+        auth_cache.everyone_changed()
 
 
 def role_member_add(*, actor: User | None, role: Role, user: User) -> RoleMembership:
@@ -477,6 +485,7 @@ def role_member_add(*, actor: User | None, role: Role, user: User) -> RoleMember
         )
         user.forget_roles()
         if created:
+            auth_cache.user_changed(user.pk)
             audit_record(
                 action="role.member_added",
                 actor=actor,
@@ -492,6 +501,7 @@ def role_member_remove(*, actor: User | None, role: Role, user: User) -> None:
         deleted, _ = RoleMembership.objects.filter(role=role, user=user).delete()
         user.forget_roles()
         if deleted:
+            auth_cache.user_changed(user.pk)
             audit_record(
                 action="role.member_removed",
                 actor=actor,

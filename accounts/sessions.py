@@ -12,6 +12,7 @@ from django.db.models import F
 from django.utils import timezone
 from rest_framework_simplejwt.token_blacklist.models import BlacklistedToken, OutstandingToken
 
+from accounts import auth_cache
 from accounts.models import LoginSession, User
 from accounts.tokens import tokens_for
 from auditlogs.services import audit_record
@@ -63,6 +64,7 @@ def end_sessions(queryset) -> int:
 def revoke_access_tokens(*, user: User) -> None:
     """Every access token issued to ``user`` so far stops working (accounts/tokens.py)."""
     User.objects.filter(pk=user.pk).update(token_version=F("token_version") + 1)
+    auth_cache.user_changed(user.pk)
     user.refresh_from_db(fields=["token_version"])
 
 

@@ -216,6 +216,10 @@ SIMPLE_JWT = {
     "USER_ID_CLAIM": "user_id",
     "CHECK_USER_IS_ACTIVE": True,
 }
+# How long a process may serve an authenticated user (with organization, department, roles) from
+# its own copy instead of the database; every change through the services revokes the copies at
+# once through Redis (accounts/auth_cache.py, docs/security.md). 0: the database every request.
+AUTH_USER_CACHE_SECONDS = env_int("AUTH_USER_CACHE_SECONDS", 30)
 
 # Login rate limits (django-ratelimit syntax), per client IP and per account.
 LOGIN_RATE_PER_IP = env_str("LOGIN_RATE_PER_IP", "20/m")

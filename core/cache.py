@@ -2,7 +2,9 @@
 
 The cache holds only rate-limit counters (django-ratelimit per IP for login/refresh, the
 throttle of the authenticated API: ``count_hit``, one round trip; the per-account login limit
-is in the database). Losing Redis must not take the API down, must not slow it down, and must
+is in the database) and the stamps that revoke the per-process copies of authenticated users
+(``count_hits_and_get``: the throttle's hit and the stamps in that same round trip;
+accounts/auth_cache.py). Losing Redis must not take the API down, must not slow it down, and must
 not switch the limits off:
 
 - while Redis errors, calls are served by a process-local memory cache shared by every thread
@@ -13,9 +15,11 @@ not switch the limits off:
   5; a cache parameter next to ``LOCATION``); then one call probes it, and a success closes the
   breaker. Without it every request would wait for the connect timeout (about 1 s).
 
-Every fallback is logged (ERROR, at most every 10 s).
+Every fallback is logged (ERROR, at most every 10 s). The stamps have no fallback: while Redis
+is down they read as unknown and authentication goes to the database on every request.
 """
 
+import secrets
 import threading
 
 from django.core.cache.backends.locmem import LocMemCache
@@ -75,6 +79,33 @@ class ReusedClientRedisCacheClient(RedisCacheClient):
         pipe.expire(key, ttl, nx=True)
         return pipe.execute()[0]
 
+    def count_hits_and_get(self, hits: list[tuple[str, int]], keys: list[str]) -> tuple[list[int], list]:
+        # The throttle's hits and the auth stamps in one pipeline: one round trip per request
+        # (accounts/auth_cache.py). The primary's pool, also for the reads: a replica may lag a stamp.
+        pipe = self.get_client(write=True).pipeline(transaction=False)
+        for key, ttl in hits:
+            pipe.incr(key)
+            pipe.expire(key, ttl, nx=True)
+        for key in keys:
+            pipe.get(key)
+        out = pipe.execute()
+        return out[0 : 2 * len(hits) : 2], out[2 * len(hits) :]
+
+    def restamp(self, keys: list[str], ttl: int) -> bool:
+        pipe = self.get_client(write=True).pipeline(transaction=False)
+        for key in keys:
+            pipe.set(key, secrets.token_hex(8), ex=ttl)
+        pipe.execute()
+        return True
+
+    def stamps(self, keys: list[str], ttl: int) -> list:
+        pipe = self.get_client(write=True).pipeline(transaction=False)
+        for key in keys:
+            pipe.set(key, secrets.token_hex(8), ex=ttl, nx=True)
+        for key in keys:
+            pipe.get(key)
+        return pipe.execute()[len(keys) :]
+
 
 class ResilientRedisCache(RedisCache):
     def __init__(self, server, params):
@@ -100,6 +131,43 @@ class ResilientRedisCache(RedisCache):
                 self.breaker.succeeded()
                 return count
         return count_hit_portable(self.fallback, key, ttl)
+
+    # Stamps: random values that a writer replaces to say "what you copied under the old value is
+    # stale" (accounts/auth_cache.py). Random, not counters: a stamp lost with Redis's data and set
+    # again never equals one a process copied earlier. While Redis is down there are no stamps
+    # (None): the callers then copy nothing.
+
+    def count_hits_and_get(self, hits: list[tuple[str, int]], keys: list[str]) -> tuple[list[int], list] | None:
+        """``count_hit`` of each (key, ttl) of ``hits`` and the values of ``keys``, in one round trip;
+        None while Redis is down (nothing counted: the caller counts some other way)."""
+        return self._call(
+            "count_hits_and_get",
+            lambda: self._cache.count_hits_and_get(
+                [(self.make_and_validate_key(key), ttl) for key, ttl in hits],
+                [self.make_and_validate_key(key) for key in keys],
+            ),
+        )
+
+    def restamp(self, keys: list[str], ttl: int) -> bool:
+        """Give each of ``keys`` a new random stamp (expiring after ``ttl`` s); False if Redis is down."""
+        keys = [self.make_and_validate_key(key) for key in keys]
+        return bool(self._call("restamp", lambda: self._cache.restamp(keys, ttl)))
+
+    def stamps(self, keys: list[str], ttl: int) -> list | None:
+        """The stamps of ``keys``, setting a new random one where there is none; None if Redis is down."""
+        keys = [self.make_and_validate_key(key) for key in keys]
+        return self._call("stamps", lambda: self._cache.stamps(keys, ttl))
+
+    def _call(self, name: str, call):
+        if not self.breaker.allows():
+            return None
+        try:
+            result = call()
+        except (RedisError, OSError) as exc:
+            self.breaker.failed(name, exc)
+            return None
+        self.breaker.succeeded()
+        return result
 
 
 def count_hit_portable(cache, key: str, ttl: int) -> int:

@@ -3,6 +3,7 @@
 from django.db import transaction
 from django.utils import timezone
 
+from accounts import auth_cache
 from accounts.catalog import BUILTIN_ROLES
 from auditlogs.services import audit_record, delete_audited, model_changes, save_audited, snapshot
 from core.exceptions import Conflict, ValidationFailed
@@ -59,6 +60,7 @@ def organization_update(*, actor, organization: Organization, **fields) -> Organ
         raise ValidationFailed(details={"work_end": ["Work hours must end after they start."]})
     with transaction.atomic():
         organization.save()
+        auth_cache.everyone_changed()  # every user carries their organization (accounts/auth_cache.py)
         changes = model_changes(organization, before, ORG_FIELDS)
         if changes:
             audit_record(
@@ -134,6 +136,7 @@ def department_update(*, actor, department: Department, **fields) -> Department:
         save_audited(
             actor=actor, instance=department, fields=fields, tracked=DEPARTMENT_FIELDS, action="department.updated"
         )
+        auth_cache.everyone_changed()  # its members carry it (accounts/auth_cache.py)
     return department
 
 
@@ -147,6 +150,7 @@ def department_delete(*, actor, department: Department) -> None:
 def _calendar_changed(organization_id) -> None:
     # moves the organization's updated_at: the key of every process's cached business calendar
     Organization.objects.filter(pk=organization_id).update(updated_at=timezone.now())
+    auth_cache.everyone_changed()  # and the copy every authenticated user carries (accounts/auth_cache.py)
 
 
 def holiday_create(*, actor, organization, date, name: str) -> Holiday:

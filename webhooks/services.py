@@ -25,6 +25,7 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
+from accounts import auth_cache
 from auditlogs.services import audit_record
 from core import events as after_commit
 from core import metrics
@@ -143,6 +144,7 @@ def _endpoints_changed(organization_id) -> None:
     from organizations.models import Organization
 
     Organization.objects.filter(pk=organization_id).update(updated_at=timezone.now())
+    auth_cache.everyone_changed()  # the copy of the organization each authenticated user carries
     _SUBSCRIBERS.pop(organization_id, None)
     transaction.on_commit(lambda: _SUBSCRIBERS.pop(organization_id, None))
 
