@@ -15,7 +15,7 @@ from accounts.models import Role, User
 from accounts.tokens import token_is_current
 from core.throttling import hits_ahead, record_ahead
 
-_COMPILED: list = []  # (sql, params, index of the user id in params, compiler), once per process
+_COMPILED: list = []  # (sql, params, index of the user id in params, compiler, Builder), once per process
 _SENTINEL = uuid.UUID(int=0)
 
 
@@ -26,6 +26,30 @@ def _base_queryset():
     )
 
 
+class _Builder:
+    """What ModelIterable works out per queryset to turn rows into instances, worked out once."""
+
+    def __init__(self, compiler):
+        select, klass_info = compiler.select, compiler.klass_info
+        self.compiler = compiler
+        self.converters = compiler.get_converters([col for col, *_ in select])
+        fields = klass_info["select_fields"]
+        self.start, self.end = fields[0], fields[-1] + 1
+        self.names = [col.target.attname for col, *_ in select[self.start : self.end]]
+        self.populators = get_related_populators(klass_info, select, DEFAULT_DB_ALIAS)
+        self.annotations = list(compiler.annotation_col_map.items())
+
+    def build(self, row: tuple) -> User:
+        if self.converters:
+            row = next(iter(self.compiler.apply_converters([row], self.converters)))
+        user = User.from_db(DEFAULT_DB_ALIAS, self.names, row[self.start : self.end])
+        for populator in self.populators:
+            populator.populate(row, user)
+        for name, pos in self.annotations:
+            setattr(user, name, row[pos])
+        return user
+
+
 def _compiled():
     # Issue 14: compiling this statement cost more than running it (a quarter of a GET auth/me's
     # CPU in a profile), so its SQL and the compiler's column map are made once per process; each
@@ -33,12 +57,12 @@ def _compiled():
     if not _COMPILED:
         compiler = _base_queryset().filter(pk=_SENTINEL).query.get_compiler(using=DEFAULT_DB_ALIAS)
         sql, params = compiler.as_sql()
-        _COMPILED.append((sql, tuple(params), list(params).index(_SENTINEL), compiler))
+        _COMPILED.append((sql, tuple(params), list(params).index(_SENTINEL), _Builder(compiler)))
     return _COMPILED[0]
 
 
 def _fetch_row(pk) -> tuple | None:
-    sql, params, at, _compiler = _compiled()
+    sql, params, at, _builder = _compiled()
     params = list(params)
     params[at] = pk
     with connection.cursor() as cursor:
@@ -49,19 +73,7 @@ def _fetch_row(pk) -> tuple | None:
 def _build_user(row: tuple) -> User:
     """New instances from a row as the database returned it (the cached row is shared by the
     threads: every request builds its own user, organization and department from it)."""
-    _sql, _params, _at, compiler = _compiled()
-    select, klass_info, annotations = compiler.select, compiler.klass_info, compiler.annotation_col_map
-    converters = compiler.get_converters([col for col, *_ in select])
-    if converters:
-        row = next(iter(compiler.apply_converters([row], converters)))
-    fields = klass_info["select_fields"]
-    start, end = fields[0], fields[-1] + 1
-    names = [col.target.attname for col, *_ in select[start:end]]
-    user = User.from_db(DEFAULT_DB_ALIAS, names, row[start:end])
-    for populator in get_related_populators(klass_info, select, DEFAULT_DB_ALIAS):
-        populator.populate(row, user)
-    for name, pos in annotations.items():
-        setattr(user, name, row[pos])
+    user = _compiled()[3].build(row)
     user.prime_roles([(role["slug"], role["permissions"]) for role in user.role_rows_json])
     return user
 

@@ -16,6 +16,7 @@ from django.db import close_old_connections, connection
 from django.test import override_settings
 from rest_framework_simplejwt.tokens import RefreshToken
 
+from accounts import auth_cache
 from core.testing import PASSWORD, api_client, error_code, make_org, make_user
 from core.tests.servers import RedisProcess, daphne_servers, redis_server_binary, shared_database_url
 from notifications.tests.conftest import celery_broker  # resets kombu's process-wide pools in and out
@@ -168,6 +169,7 @@ def test_lost_database_connection_gives_503_envelope_then_recovers():
     assert client.get(ME).status_code == 200
     connection.health_check_done = True  # as within one request: no check before the next query
     _terminate(connection.connection.info.backend_pid)
+    auth_cache.forget_all()  # a process without a copy of the user: authentication queries
 
     response = client.get(ME)
     assert response.status_code == 503
