@@ -15,7 +15,7 @@ from accounts.models import Role, User
 from accounts.tokens import token_is_current
 from core.throttling import hits_ahead, record_ahead
 
-_COMPILED: list = []  # (sql, params, index of the user id in params, compiler, Builder), once per process
+_COMPILED: list = []  # (sql, params, index of the user id in params, _Builder), once per process
 _SENTINEL = uuid.UUID(int=0)
 
 
