@@ -128,7 +128,7 @@ def test_users_list_query_count_constant(admin_user, org, django_assert_max_num_
         with CaptureQueriesContext(connection) as ctx:
             assert client.get(f"/api/v1/users/?page_size={size}").status_code == 200
         counts.append(len(ctx.captured_queries))
-    assert counts == [4, 4], counts  # the caller (JWT), count, page, their roles (prefetched)
+    assert counts == [3, 3], counts  # count, page, their roles (prefetched); the caller: cached
 
 
 def test_users_manage_alone_is_not_org_admin(org):
