@@ -38,6 +38,7 @@ from accounts.serializers import (
     UserCreateSerializer,
     UserSerializer,
     UserUpdateSerializer,
+    me_payload,
 )
 from accounts.tokens import SESSION_CLAIM
 from core.api import OrgScopedViewMixin
@@ -193,7 +194,7 @@ class MeView(APIView):
 
     @extend_schema(responses={200: MeSerializer})
     def get(self, request):
-        return Response(MeSerializer(request.user).data)
+        return Response(me_payload(request.user))
 
 
 class PasswordChangeView(APIView):
