@@ -30,6 +30,7 @@ from django.conf import settings
 from django.db import transaction
 from django.utils.module_loading import import_string
 from kombu.exceptions import OperationalError as BrokerError
+from opentelemetry import context as trace_context
 from redis.exceptions import RedisError
 
 from core.breaker import CircuitBreaker
@@ -120,6 +121,9 @@ class BatchDispatcher:
         self._wake = threading.Condition(self._lock)
         self._sending = threading.Lock()  # one flush at a time: flush() returns once all has left
         self._pending: dict[str, list[str]] = {}
+        # the trace context of the commit that opened each task's batch: its message continues that
+        # trace (a span cannot have several parents; the other commits' traces end at their commit)
+        self._contexts: dict[str, object] = {}
         self._closes_at = 0.0
         self._thread: threading.Thread | None = None
 
@@ -131,6 +135,8 @@ class BatchDispatcher:
             if not self._pending:  # a window opens: one wake-up of the thread per window, not per commit
                 self._closes_at = time.monotonic() + settings.EMAIL_DISPATCH_WINDOW_MS / 1000
                 self._wake.notify()
+            if task not in self._pending:
+                self._contexts[task] = trace_context.get_current()
             self._pending.setdefault(task, []).extend(ids)
             if self._thread is None:
                 self._thread = threading.Thread(target=self._run, name="after-commit-dispatch", daemon=True)
@@ -140,9 +146,14 @@ class BatchDispatcher:
         with self._sending:
             with self._lock:
                 pending, self._pending = self._pending, {}
+                contexts, self._contexts = self._contexts, {}
             for task, ids in pending.items():
-                for start in range(0, len(ids), BATCH_MAX_IDS):
-                    _publish_batch(task, ids[start : start + BATCH_MAX_IDS])
+                token = trace_context.attach(contexts[task])
+                try:
+                    for start in range(0, len(ids), BATCH_MAX_IDS):
+                        _publish_batch(task, ids[start : start + BATCH_MAX_IDS])
+                finally:
+                    trace_context.detach(token)
 
     def _run(self) -> None:
         while True:
