@@ -16,21 +16,12 @@ import sys
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-os.environ.setdefault("DEBUG", "false")
-os.environ.setdefault("SECRET_KEY", "notify-cpu-bench-only-secret-key-not-for-production-0123456789")
-os.environ.setdefault("ALLOWED_HOSTS", "127.0.0.1,localhost")
-os.environ.setdefault("SECURE_SSL_REDIRECT", "false")
-os.environ.setdefault("EMAIL_BACKEND", "django.core.mail.backends.dummy.EmailBackend")
-os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
-sys.path.insert(0, str(ROOT))
-if not os.environ.get("DATABASE_URL") or not os.environ.get("REDIS_URL"):
-    sys.exit("set DATABASE_URL and REDIS_URL (a database and a Redis db of your own)")
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import standalone
 
-import django  # noqa: E402
+standalone.setup("notify-cpu")
 
-django.setup()
-
+from django.conf import settings  # noqa: E402
 from django.core.management import call_command  # noqa: E402
 from django.db import transaction  # noqa: E402
 
@@ -71,7 +62,7 @@ def main() -> None:
             conn.default_channel.client.delete("celery")
     EmailDelivery.objects.filter(organization=org).delete()
     Notification.objects.filter(organization=org).delete()
-    window = getattr(django.conf.settings, "EMAIL_DISPATCH_WINDOW_MS", None)
+    window = getattr(settings, "EMAIL_DISPATCH_WINDOW_MS", None)
     print(
         f"{n} x notify_many per round, window={window}: CPU ms per transaction "
         f"{' '.join(f'{r:.3f}' for r in results)}; median {statistics.median(results):.3f}"

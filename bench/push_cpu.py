@@ -10,26 +10,16 @@ The figure is the process CPU (``time.process_time``: every thread, so the push 
 per transaction; the median of the rounds is printed per layer.
 """
 
-import os
 import statistics
 import sys
 import time
 import uuid
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-os.environ.setdefault("DEBUG", "false")
-os.environ.setdefault("SECRET_KEY", "push-cpu-bench-only-secret-key-not-for-production-0123456789")
-os.environ.setdefault("ALLOWED_HOSTS", "127.0.0.1,localhost")
-os.environ.setdefault("SECURE_SSL_REDIRECT", "false")
-os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
-sys.path.insert(0, str(ROOT))
-if not os.environ.get("DATABASE_URL") or not os.environ.get("REDIS_URL"):
-    sys.exit("set DATABASE_URL and REDIS_URL (a database and a Redis db of your own)")
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import standalone
 
-import django  # noqa: E402
-
-django.setup()
+standalone.setup("push-cpu")
 
 import redis  # noqa: E402
 from channels.layers import channel_layers  # noqa: E402
