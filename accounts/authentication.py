@@ -1,11 +1,8 @@
-import uuid
-
 from django.contrib.postgres.expressions import ArraySubquery
 from django.core.exceptions import ValidationError
-from django.db import DEFAULT_DB_ALIAS, connection
+from django.db import connection
 from django.db.models import OuterRef
 from django.db.models.functions import JSONObject
-from django.db.models.query import get_related_populators
 from rest_framework_simplejwt.authentication import JWTAuthentication
 from rest_framework_simplejwt.exceptions import AuthenticationFailed
 from rest_framework_simplejwt.settings import api_settings
@@ -13,10 +10,8 @@ from rest_framework_simplejwt.settings import api_settings
 from accounts import auth_cache
 from accounts.models import Role, User
 from accounts.tokens import token_is_current
+from core.compiled_query import CompiledQuery
 from core.throttling import hits_ahead, record_ahead
-
-_COMPILED: list = []  # (sql, params, index of the user id in params, _Builder), once per process
-_SENTINEL = uuid.UUID(int=0)
 
 
 def _base_queryset():
@@ -26,61 +21,28 @@ def _base_queryset():
     )
 
 
-class _Builder:
-    """What ModelIterable works out per queryset to turn rows into instances, worked out once."""
-
-    def __init__(self, compiler):
-        select, klass_info = compiler.select, compiler.klass_info
-        self.compiler = compiler
-        self.converters = compiler.get_converters([col for col, *_ in select])
-        fields = klass_info["select_fields"]
-        self.start, self.end = fields[0], fields[-1] + 1
-        self.names = [col.target.attname for col, *_ in select[self.start : self.end]]
-        self.populators = get_related_populators(klass_info, select, DEFAULT_DB_ALIAS)
-        self.annotations = list(compiler.annotation_col_map.items())
-
-    def build(self, row: tuple) -> User:
-        if self.converters:
-            row = next(iter(self.compiler.apply_converters([row], self.converters)))
-        user = User.from_db(DEFAULT_DB_ALIAS, self.names, row[self.start : self.end])
-        for populator in self.populators:
-            populator.populate(row, user)
-        for name, pos in self.annotations:
-            setattr(user, name, row[pos])
-        return user
-
-
-def _compiled():
-    # Issue 14: compiling this statement cost more than running it (a quarter of a GET auth/me's
-    # CPU in a profile), so its SQL and the compiler's column map are made once per process; each
-    # request only sends it and builds the instances the way Django's ModelIterable does.
-    if not _COMPILED:
-        compiler = _base_queryset().filter(pk=_SENTINEL).query.get_compiler(using=DEFAULT_DB_ALIAS)
-        sql, params = compiler.as_sql()
-        _COMPILED.append((sql, tuple(params), list(params).index(_SENTINEL), _Builder(compiler)))
-    return _COMPILED[0]
+# Issue 14: compiling this statement cost more than running it (a quarter of a GET auth/me's CPU
+# in a profile), so it is compiled once per process; the rows it returns are what the process
+# keeps per user (accounts/auth_cache.py), each request building its own instances from them.
+_USER = CompiledQuery(lambda pk: _base_queryset().filter(pk=pk))
 
 
 def _fetch_row(pk) -> tuple | None:
-    sql, params, at, _builder = _compiled()
-    params = list(params)
-    params[at] = pk
-    with connection.cursor() as cursor:
-        cursor.execute(sql, params)
-        return cursor.fetchone()
+    rows = _USER.fetch_rows(pk=pk)
+    return rows[0] if rows else None
 
 
-def _build_user(row: tuple) -> User:
+def _build_user(row: tuple, pk) -> User:
     """New instances from a row as the database returned it (the cached row is shared by the
     threads: every request builds its own user, organization and department from it)."""
-    user = _compiled()[3].build(row)
+    (user,) = _USER.from_rows([row], pk=pk)
     user.prime_roles([(role["slug"], role["permissions"]) for role in user.role_rows_json])
     return user
 
 
 def _fetch_user(pk) -> User | None:
     row = _fetch_row(pk)
-    return None if row is None else _build_user(row)
+    return None if row is None else _build_user(row, pk)
 
 
 def user_with_roles(user_id) -> User | None:
@@ -148,4 +110,4 @@ def _cached_user(user_id, request) -> User | None:
     row, counts = auth_cache.cached_row(ident, [(key, ttl) for _k, _w, key, ttl in planned], lambda: _fetch_row(pk))
     if counts is not None:
         record_ahead(request, planned, counts)
-    return None if row is None else _build_user(row)
+    return None if row is None else _build_user(row, pk)

@@ -36,7 +36,9 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 import django
+from standalone import backend_cpu_seconds
 
 django.setup()
 
@@ -226,18 +228,6 @@ def seed(org, rows: int) -> tuple[int, float, float]:
     return written, t1 - t0, time.perf_counter() - t1
 
 
-def backend_cpu_seconds() -> float | None:
-    """CPU time so far of the PostgreSQL backend the verify reads through (same machine only), else None."""
-    with connections[router.db_for_read(AuditLog)].cursor() as cursor:
-        cursor.execute("SELECT pg_backend_pid()")
-        pid = cursor.fetchone()[0]
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except OSError:
-        return None
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--rows", type=int, default=1_000_000)
@@ -254,12 +244,12 @@ def main() -> int:
     for _ in range(args.repeat):
         reset = reset_peak_rss()
         start_rss = rss_mb("VmRSS")
-        db0 = backend_cpu_seconds()
+        db0 = backend_cpu_seconds(connections[router.db_for_read(AuditLog)])
         c0, t0 = time.process_time(), time.perf_counter()
         result = verify_chain(organization=org)
         runs.append(time.perf_counter() - t0)
         cpu.append(time.process_time() - c0)
-        db1 = backend_cpu_seconds()
+        db1 = backend_cpu_seconds(connections[router.db_for_read(AuditLog)])
         db_cpu.append(None if db0 is None or db1 is None else db1 - db0)
         if reset and start_rss is not None:
             growth.append(rss_mb("VmHWM") - start_rss)

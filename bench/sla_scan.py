@@ -42,7 +42,9 @@ if not os.environ.get("DEBUG"):
     os.environ.setdefault("SECRET_KEY", "bench-only-" + "x7Qk2pLm9Rv4Tz8Wn3Yc6Hb1Jd5Fg0Sa" * 2)
     os.environ.setdefault("ALLOWED_HOSTS", "localhost")
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 import django
+from standalone import backend_cpu_seconds
 
 django.setup()
 
@@ -389,18 +391,6 @@ def verify(org, kinds: dict, started: dt.datetime, audit_seq_before: int) -> dic
     }
 
 
-def backend_cpu_seconds() -> float | None:
-    """CPU time of this connection's PostgreSQL backend so far (same machine only), else None."""
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT pg_backend_pid()")
-        pid = cursor.fetchone()[0]
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except OSError:
-        return None
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--pending", type=int, default=100_000, help="pending tasks in total (N)")
@@ -434,7 +424,7 @@ def main() -> None:
 
     started = timezone.now()
     scans, reports, busy, errors = 0, [], 0, 0
-    db_cpu0 = backend_cpu_seconds()
+    db_cpu0 = backend_cpu_seconds(connection)
     cpu0 = time.process_time()
     t1 = time.perf_counter()
     with connection.execute_wrapper(count):
@@ -452,7 +442,7 @@ def main() -> None:
                 break
     seconds = time.perf_counter() - t1
     cpu = time.process_time() - cpu0
-    db_cpu1 = backend_cpu_seconds()
+    db_cpu1 = backend_cpu_seconds(connection)
     processed = sum(reports)
     queued_after = broker_queue_length()
     result = {

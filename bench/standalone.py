@@ -22,3 +22,15 @@ def setup(name: str) -> None:
     import django
 
     django.setup()
+
+
+def backend_cpu_seconds(connection) -> float | None:
+    """CPU time so far of ``connection``'s PostgreSQL backend (same machine only), else None."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_backend_pid()")
+        pid = cursor.fetchone()[0]
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")

@@ -146,23 +146,37 @@ class CompiledQuery:
         added (the build must not slice). A ``values()`` queryset gives its dicts."""
         return self._fetch((offset, limit), values)
 
-    def _fetch(self, page: tuple[int, int] | None, values: dict[str, Any]) -> list:
-        connection = connections[self.using]
-        if connection.vendor != "postgresql":
-            return self._run(page, values)
+    def fetch_rows(self, **values: Any) -> list[tuple] | None:
+        """The rows as the database returns them, for a caller that keeps them and builds the
+        instances later (``from_rows``, with values of the same shape); None where the query is
+        not compiled (another database, a value the ORM transforms)."""
+        compiled = self._compiled_for(values)
+        return None if compiled is None else self._execute(compiled, None, values)
+
+    def from_rows(self, rows: list[tuple], **values: Any) -> list[Model] | list[dict]:
+        """New instances from ``fetch_rows``'s rows (each call its own: the rows may be shared)."""
+        return self._compiled_for(values).rows(rows, self.using)
+
+    def _compiled_for(self, values: dict[str, Any]) -> _Compiled | None:
+        if connections[self.using].vendor != "postgresql":
+            return None
         shape = _shape(values)
         compiled = self._shapes.get(shape, _UNSUPPORTED)
-        if compiled is _UNSUPPORTED:
-            compiled = self._compile(shape, values)
-        if compiled is None:
-            return self._run(page, values)
+        return self._compile(shape, values) if compiled is _UNSUPPORTED else compiled
+
+    def _execute(self, compiled: _Compiled, page: tuple[int, int] | None, values: dict[str, Any]) -> list[tuple]:
         sql, params = compiled.sql, compiled.params(values)
         if page is not None:
             sql, params = f"{sql} LIMIT %s OFFSET %s", [*params, page[1], page[0]]
-        with connection.cursor() as cursor:
+        with connections[self.using].cursor() as cursor:
             cursor.execute(sql, params)
-            rows = cursor.fetchall()
-        return compiled.rows(rows, self.using)
+            return cursor.fetchall()
+
+    def _fetch(self, page: tuple[int, int] | None, values: dict[str, Any]) -> list:
+        compiled = self._compiled_for(values)
+        if compiled is None:
+            return self._run(page, values)
+        return compiled.rows(self._execute(compiled, page, values), self.using)
 
     def _run(self, page: tuple[int, int] | None, values: dict[str, Any]) -> list:
         queryset = self.build(**values)

@@ -14,22 +14,29 @@ import copy
 
 from django.db.models import Prefetch
 
+from core.exceptions import NotFound
 from workflows.models import Step, VersionStatus, WorkflowVersion
 
 _VERSIONS: dict = {}
 _MAX = 2048
 
 
-def published_version(version_id) -> WorkflowVersion:
-    """The version ``version_id`` with its steps prefetched (a copy: callers may set attributes)."""
+def published_version(version_id, *, organization_id) -> WorkflowVersion:
+    """The organization's version ``version_id`` with its steps prefetched (a copy: callers may set
+    attributes); NotFound when it is not that organization's."""
     version = _VERSIONS.get(version_id)
     if version is None:
-        version = WorkflowVersion.objects.prefetch_related(
-            Prefetch("steps", queryset=Step.objects.order_by("stage", "position", "name"))
-        ).get(pk=version_id)
+        try:
+            version = WorkflowVersion.objects.prefetch_related(
+                Prefetch("steps", queryset=Step.objects.order_by("stage", "position", "name"))
+            ).get(pk=version_id, organization_id=organization_id)
+        except WorkflowVersion.DoesNotExist:
+            raise NotFound("Workflow not found or not published.") from None
         if version.status == VersionStatus.DRAFT:
             return version
         if len(_VERSIONS) >= _MAX:
             _VERSIONS.clear()
         _VERSIONS[version_id] = version
+    elif version.organization_id != organization_id:
+        raise NotFound("Workflow not found or not published.")
     return copy.copy(version)

@@ -59,9 +59,7 @@ def pinned_version(*, organization_id, version_id, definition: WorkflowDefinitio
     """Version ``version_id``, which the caller has just read as its definition's published one, with
     ``definition`` (read with it: a definition's row does change) as its definition; the version's
     row comes from the process's published versions (``workflows.published``, no query once read)."""
-    version = published_version(version_id)
-    if version.organization_id != organization_id:
-        raise NotFound("Workflow not found or not published.")
+    version = published_version(version_id, organization_id=organization_id)
     version.definition = definition  # a copy: its related-object cache is this caller's
     return version
 

@@ -89,7 +89,7 @@ def lock_task(*, organization_id, task_id) -> tuple[Request, ApprovalTask]:
         raise NotFound("Task not found.")
     task = rows[0]
     request = task.request
-    version = published_version(request.workflow_version_id)
+    version = published_version(request.workflow_version_id, organization_id=request.organization_id)
     Request.workflow_version.field.set_cached_value(request, version)
     ApprovalTask.step.field.set_cached_value(task, routing.step_of(version, task.step_id))
     return request, _attach_assignments(task)  # one request instance: what a transition changes is the answer

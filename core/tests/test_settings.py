@@ -68,16 +68,28 @@ def test_check_deploy_is_clean_under_production_settings():
     assert "no issues" in result.stdout
 
 
-def test_database_pool_serves_queries_from_psycopgs_pool(db):
-    """``DATABASE_POOL=true`` (for ASGI servers): connections come from psycopg's pool."""
+def _on_the_test_database(code: str, why: str, **env: str | None) -> subprocess.CompletedProcess:
+    """Run ``code`` in a new process with production settings (DEBUG on) on this test's PostgreSQL
+    database; ``env``'s None values are removed from the environment. Skips without PostgreSQL."""
     from django.db import connection
 
     url = os.environ.get("DATABASE_URL", "")
     if not url.startswith("postgres"):
         import pytest
 
-        pytest.skip("needs PostgreSQL (DATABASE_URL) for psycopg's pool")
+        pytest.skip(f"needs PostgreSQL (DATABASE_URL): {why}")
     url = url.rsplit("/", 1)[0] + "/" + connection.settings_dict["NAME"]  # the test database
+    full = {**os.environ, "DJANGO_SETTINGS_MODULE": "config.settings", "DEBUG": "true", "DATABASE_URL": url}
+    for name, value in env.items():
+        if value is None:
+            full.pop(name, None)
+        else:
+            full[name] = value
+    return subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=full, capture_output=True, text=True)
+
+
+def test_database_pool_serves_queries_from_psycopgs_pool(db):
+    """``DATABASE_POOL=true`` (for ASGI servers): connections come from psycopg's pool."""
     code = (
         "import django; django.setup()\n"
         "from django.db import connection\n"
@@ -85,9 +97,7 @@ def test_database_pool_serves_queries_from_psycopgs_pool(db):
         "with connection.cursor() as c: c.execute('SELECT 1'); assert c.fetchone() == (1,)\n"
         "print(type(connection.pool).__name__, connection.pool.max_size)\n"
     )
-    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "config.settings", "DEBUG": "true", "DATABASE_URL": url}
-    env.update(DATABASE_POOL="true", DATABASE_POOL_MAX="7")
-    result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True)
+    result = _on_the_test_database(code, "psycopg's pool", DATABASE_POOL="true", DATABASE_POOL_MAX="7")
     assert result.returncode == 0, result.stderr
     assert result.stdout.split() == ["ConnectionPool", "7"]
 
@@ -163,14 +173,6 @@ def test_hot_statements_are_prepared_by_default_on_postgresql(db):
     """``DATABASE_SERVER_SIDE_BINDING`` and ``DATABASE_PREPARED_STATEMENTS`` (default on): a
     statement sent repeatedly on a connection is prepared (not parsed and planned again);
     ``false`` turns it off, for a pooler that cannot keep prepared statements."""
-    from django.db import connection
-
-    url = os.environ.get("DATABASE_URL", "")
-    if not url.startswith("postgres"):
-        import pytest
-
-        pytest.skip("needs PostgreSQL (DATABASE_URL): prepared statements are PostgreSQL's")
-    url = url.rsplit("/", 1)[0] + "/" + connection.settings_dict["NAME"]  # the test database
     code = (
         "import django; django.setup()\n"
         "from django.db import connection\n"
@@ -180,13 +182,10 @@ def test_hot_statements_are_prepared_by_default_on_postgresql(db):
         "    c.execute(\"SELECT count(*) FROM pg_prepared_statements WHERE statement LIKE '%%accounts_user%%'\")\n"
         "    print(c.fetchone()[0])\n"
     )
-    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "config.settings", "DEBUG": "true", "DATABASE_URL": url}
-    env.pop("DATABASE_SERVER_SIDE_BINDING", None)
-    env.pop("DATABASE_PREPARED_STATEMENTS", None)
-    prepared = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True)
+    why = "prepared statements are PostgreSQL's"
+    prepared = _on_the_test_database(code, why, DATABASE_SERVER_SIDE_BINDING=None, DATABASE_PREPARED_STATEMENTS=None)
     assert prepared.returncode == 0, prepared.stderr
     assert int(prepared.stdout.split()[-1]) >= 1
-    env["DATABASE_PREPARED_STATEMENTS"] = "false"
-    plain = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True)
+    plain = _on_the_test_database(code, why, DATABASE_PREPARED_STATEMENTS="false")
     assert plain.returncode == 0, plain.stderr
     assert int(plain.stdout.split()[-1]) == 0
