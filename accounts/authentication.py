@@ -1,11 +1,15 @@
+import copy
+
 from django.contrib.postgres.expressions import ArraySubquery
 from django.core.exceptions import ValidationError
 from django.db import connection
 from django.db.models import OuterRef
 from django.db.models.functions import JSONObject
 from rest_framework_simplejwt.authentication import JWTAuthentication
-from rest_framework_simplejwt.exceptions import AuthenticationFailed
+from rest_framework_simplejwt.exceptions import AuthenticationFailed, TokenError
 from rest_framework_simplejwt.settings import api_settings
+from rest_framework_simplejwt.tokens import Token
+from rest_framework_simplejwt.utils import aware_utcnow
 
 from accounts import auth_cache
 from accounts.models import Role, User
@@ -62,6 +66,38 @@ def user_with_roles(user_id) -> User | None:
     return _fetch_user(pk)
 
 
+# Issue 14: checking a bearer token's signature and claims was a tenth of a served GET auth/me's
+# CPU (PyJWT inspects the key's form and recomputes the HMAC on every call). A token string that
+# verified once verifies again until it expires, so each process keeps the verified token by the
+# exact string it came as and checks only its expiry again. Revocation does not depend on this:
+# the token version is checked against the user row on every request (``_user_for``).
+_VERIFIED: dict[bytes, Token] = {}
+_VERIFIED_MAX = 10_000
+
+
+def _verified_again(raw_token: bytes) -> Token | None:
+    token = _VERIFIED.get(raw_token)
+    if token is None:
+        return None
+    now = aware_utcnow()
+    try:
+        token.check_exp(current_time=now)
+    except TokenError:
+        _VERIFIED.pop(raw_token, None)
+        return None  # verified from scratch: the caller gets simplejwt's own error
+    again = copy.copy(token)  # each request its own token object (request.auth)
+    again.payload, again.current_time = dict(token.payload), now
+    return again
+
+
+def _remember_verified(raw_token: bytes, token: Token) -> None:
+    if len(_VERIFIED) >= _VERIFIED_MAX:
+        _VERIFIED.clear()
+    kept = copy.copy(token)
+    kept.payload = dict(token.payload)
+    _VERIFIED[raw_token] = kept
+
+
 class ActiveUserJWTAuthentication(JWTAuthentication):
     """Bearer JWT; the user is loaded with its organization and roles, must still be active, and the
     token must carry the user's current token version (one query: the same row).
@@ -80,6 +116,13 @@ class ActiveUserJWTAuthentication(JWTAuthentication):
             return None
         validated_token = self.get_validated_token(raw_token)
         return self._user_for(validated_token, request), validated_token
+
+    def get_validated_token(self, raw_token):
+        token = _verified_again(raw_token)
+        if token is None:
+            token = super().get_validated_token(raw_token)
+            _remember_verified(raw_token, token)
+        return token
 
     def get_user(self, validated_token):
         return self._user_for(validated_token, None)
