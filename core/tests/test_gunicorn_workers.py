@@ -1,0 +1,38 @@
+"""gunicorn as the Procfile runs it (config/gunicorn.conf.py): the application preloaded in the
+master, workers recycled after WEB_MAX_REQUESTS and forked again from it."""
+
+from concurrent.futures import ThreadPoolExecutor
+
+import httpx
+import pytest
+
+from core.tests.servers import GUNICORN_ARGV, free_port, server_env, start_server, stop, wait_http
+
+pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
+
+
+def test_recycled_workers_are_forked_from_the_preloaded_application_and_serve_at_once(tmp_path):
+    port = free_port()
+    env = server_env(
+        WEB_BIND=f"127.0.0.1:{port}",
+        WEB_CONCURRENCY=2,
+        WEB_THREADS=2,
+        WEB_MAX_REQUESTS=10,  # jitter up to 5: every worker is replaced several times below
+        PROMETHEUS_MULTIPROC_DIR=tmp_path,
+        METRICS_TOKEN="",
+    )
+    web = start_server(GUNICORN_ARGV, env)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        wait_http(f"{base}/health/live/", proc=web)
+
+        def ready(_):  # the database and Redis, on a new connection each time
+            return httpx.get(f"{base}/health/ready/", timeout=30).status_code
+
+        with ThreadPoolExecutor(4) as pool:
+            statuses = list(pool.map(ready, range(120)))
+    finally:
+        stop(web, timeout=20)
+    assert statuses == [200] * 120  # no request lost to a restart or to a connection shared by two processes
+    writers = {path.name.rsplit("_", 1)[-1] for path in tmp_path.glob("counter_*.db")}
+    assert len(writers) >= 6, f"the workers were not recycled: {sorted(writers)}"
