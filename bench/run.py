@@ -29,6 +29,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+import proc_cpu
 from topology import BIN, ROOT, Topology, bench_env
 
 RESULTS = ROOT / "bench" / "results"
@@ -141,7 +142,13 @@ def http_scenario(name: str, plan: dict, topo: Topology, env: dict, *, duration:
     """Maximum rate (closed loop), then latency at half of it (open loop, constant rate)."""
     ops, cycle = ops_for(name, plan)
     base = {"base_url": topo.web_url, "ops": ops, "cycle": cycle, "duration": duration, "concurrency": concurrency}
+    cpu_before = proc_cpu.snapshot(topo.sessions())
     sat = spec_run("loadgen.py", {**base, "mode": "saturate"}, env)
+    # where the CPU of an operation went at the maximum rate (the load generator's from itself)
+    sat["cpu_ms_per_op"] = {
+        **proc_cpu.per_operation_ms(cpu_before, proc_cpu.snapshot(topo.sessions()), sat["ok"]),
+        "loadgen": round(sat["client_cpu_s"] * 1000 / sat["ok"], 3) if sat["ok"] else None,
+    }
     if not cycle:
         plan["approve_used"] += sat["completed"]
         ops, _ = ops_for(name, plan)
@@ -151,7 +158,8 @@ def http_scenario(name: str, plan: dict, topo: Topology, env: dict, *, duration:
         plan["approve_used"] += rate["completed"]
     log(
         f"{name}: max {sat['throughput']}/s (p99 {sat['p99_ms']} ms); at {half}/s: "
-        f"p50 {rate['p50_ms']} p95 {rate['p95_ms']} p99 {rate['p99_ms']} ms, errors {rate['errors'] or 0}"
+        f"p50 {rate['p50_ms']} p95 {rate['p95_ms']} p99 {rate['p99_ms']} ms, errors {rate['errors'] or 0}; "
+        f"CPU ms per operation at the max: {sat['cpu_ms_per_op']}"
     )
     return {"max": sat, "half": rate}
 

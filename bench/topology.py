@@ -127,6 +127,10 @@ class Topology:
             time.sleep(0.3)
         raise RuntimeError(f"{base} not ready after {timeout}s")
 
+    def sessions(self) -> dict[str, int]:
+        """name -> session id of each process tree (each started in a session of its own)."""
+        return {name: proc.pid for name, proc in self.procs.items()}
+
     def rss_mb(self, name: str = "web") -> float:
         """Resident memory of a process and all its children (gunicorn master + workers)."""
         proc = self.procs[name]
