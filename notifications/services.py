@@ -24,6 +24,7 @@ from django.utils import timezone
 
 from auditlogs.services import audit_record
 from core import events
+from core.compiled_query import CompiledQuery
 from core.exceptions import NotFound, ValidationFailed
 from core.ids import parse_uuid
 from core.write_batch import WriteBatch
@@ -231,6 +232,18 @@ def backoff_seconds(attempts: int) -> int:
     return int(min(base * 2 ** max(attempts - 1, 0), settings.EMAIL_RETRY_BACKOFF_MAX_SECONDS))
 
 
+# Issue 14: compiling this statement (three tables, FOR UPDATE SKIP LOCKED) was close to half of
+# the worker's CPU per e-mail in a profile (4.6 ms per delivery), so it is compiled once per process.
+_LOCK_DELIVERY = CompiledQuery(
+    lambda pk: (
+        EmailDelivery.objects.select_for_update(skip_locked=True, of=("self",))
+        .select_related("notification__recipient", "notification__request")
+        .filter(pk=pk)
+        .order_by()
+    )
+)
+
+
 def deliver_email(*, delivery_id) -> DeliveryOutcome:
     """Send one pending delivery, at most once successfully.
 
@@ -241,15 +254,14 @@ def deliver_email(*, delivery_id) -> DeliveryOutcome:
     """
     from notifications.emails import build_message
 
+    pk = parse_uuid(delivery_id)
+    if pk is None:
+        return DeliveryOutcome("missing")
     with transaction.atomic():
-        delivery = (
-            EmailDelivery.objects.select_for_update(skip_locked=True, of=("self",))
-            .select_related("notification__recipient", "notification__request")
-            .filter(pk=delivery_id)
-            .first()
-        )
+        found = _LOCK_DELIVERY.fetch(pk=pk)
+        delivery = found[0] if found else None
         if delivery is None:
-            exists = EmailDelivery.objects.filter(pk=delivery_id).exists()
+            exists = EmailDelivery.objects.filter(pk=pk).exists()
             return DeliveryOutcome("busy" if exists else "missing")
         if delivery.status != DeliveryStatus.PENDING:
             return DeliveryOutcome("skipped")

@@ -170,6 +170,13 @@ def test_concurrent_duplicates_send_exactly_once(alice):
     assert EmailDelivery.objects.get().attempts == 1
 
 
+@pytest.mark.django_db
+def test_an_unknown_or_malformed_delivery_id_sends_nothing(alice):
+    for delivery_id in ("6f1d2c3b-0000-4000-8000-000000000000", "not-a-uuid", ""):
+        assert services.deliver_email(delivery_id=delivery_id).result == "missing"
+    assert mail.outbox == []
+
+
 @pytest.mark.django_db(transaction=True)
 def test_broker_down_at_commit_then_the_sweep_sends_once(alice, caplog):
     with celery_broker(DEAD_BROKER):
