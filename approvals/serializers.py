@@ -92,7 +92,7 @@ class TaskListSerializer(serializers.ModelSerializer):
         return str(mine[-1].on_behalf_of_id) if mine and mine[-1].on_behalf_of_id else None
 
 
-def _iso(value, zone) -> str:
+def iso_datetime(value, zone) -> str:
     # DateTimeField.to_representation for the aware datetimes the database returns (USE_TZ):
     # in the current time zone, ISO 8601, UTC as "Z"; without its checks for naive values.
     text = value.astimezone(zone).isoformat()
@@ -122,7 +122,7 @@ def task_list_items(rows, *, now) -> list[dict]:
                 "stage": row["stage"],
                 "round": row["round"],
                 "status": status,
-                "due_at": _iso(due_at, zone) if due_at else None,
+                "due_at": iso_datetime(due_at, zone) if due_at else None,
                 "overdue": status == TaskStatus.PENDING and due_at is not None and due_at < now,
                 "escalation_level": row["escalation_level"],
                 "on_behalf_of": str(acting) if acting else None,
@@ -138,6 +138,86 @@ class TaskDetailSerializer(TaskListSerializer):
 
     class Meta(TaskListSerializer.Meta):
         fields = [*TaskListSerializer.Meta.fields, "mode", "outcome_reason", "request_status", "assignees"]
+
+
+# The answers of a task's detail and of a task inside a request's detail, as plain dicts: DRF builds
+# a ModelSerializer's fields on every instantiation, most of the serializers' CPU in the answers of
+# the create + submit and decision endpoints (issue 14). Same keys, order and values as the
+# serializers, which stay the schema: approvals/tests/test_serializers.py compares them.
+def _assignee_items(task, zone) -> list[dict]:
+    """``AssigneeSerializer(task.assignments.all(), many=True).data``."""
+    return [
+        {
+            "user": str(a.assignee_id),
+            "user_email": a.assignee.email,
+            "decision": a.decision,
+            "on_behalf_of": str(a.on_behalf_of_id) if a.on_behalf_of_id else None,
+            "comment": a.comment,
+            "decided_at": iso_datetime(a.decided_at, zone) if a.decided_at else None,
+            "is_active": a.is_active,
+            "reason": a.reason,
+        }
+        for a in task.assignments.all()
+    ]
+
+
+def request_task_items(tasks, *, zone, now) -> list[dict]:
+    """``RequestTaskSerializer(tasks, many=True).data``; ``now`` decides ``overdue``."""
+    items = []
+    for task in tasks:
+        step = task.step
+        activated_at, completed_at, due_at = task.activated_at, task.completed_at, task.due_at
+        items.append(
+            {
+                "id": str(task.pk),
+                "step": str(task.step_id),
+                "step_name": step.name,
+                "mode": str(step.mode),
+                "stage": task.stage,
+                "round": task.round,
+                "status": str(task.status),
+                "outcome_reason": task.outcome_reason,
+                "activated_at": iso_datetime(activated_at, zone) if activated_at else None,
+                "completed_at": iso_datetime(completed_at, zone) if completed_at else None,
+                "due_at": iso_datetime(due_at, zone) if due_at else None,
+                "overdue": is_task_overdue(task, now),
+                "escalation_level": task.escalation_level,
+                "assignees": _assignee_items(task, zone),
+            }
+        )
+    return items
+
+
+def task_detail_payload(task, *, user) -> dict:
+    """``TaskDetailSerializer(task, context={"request": <user's request>}).data``."""
+    zone = timezone.get_current_timezone()
+    request, step, due_at = task.request, task.step, task.due_at
+    if hasattr(task, "has_own"):
+        acting = acting_for(task)
+    else:
+        mine = sorted(
+            (a for a in task.assignments.all() if a.assignee_id == user.pk), key=lambda a: (a.is_active, a.created_at)
+        )
+        acting = str(mine[-1].on_behalf_of_id) if mine and mine[-1].on_behalf_of_id else None
+    return {
+        "id": str(task.pk),
+        "request": str(task.request_id),
+        "request_title": request.title,
+        "request_reference": request.reference,
+        "step": str(task.step_id),
+        "step_name": step.name,
+        "stage": task.stage,
+        "round": task.round,
+        "status": str(task.status),
+        "due_at": iso_datetime(due_at, zone) if due_at else None,
+        "overdue": is_task_overdue(task),
+        "escalation_level": task.escalation_level,
+        "on_behalf_of": acting,
+        "mode": str(step.mode),
+        "outcome_reason": task.outcome_reason,
+        "request_status": str(request.status),
+        "assignees": _assignee_items(task, zone),
+    }
 
 
 class DecisionSerializer(serializers.Serializer):

@@ -22,6 +22,7 @@ from approvals.serializers import (
     RetractSerializer,
     TaskDetailSerializer,
     TaskListSerializer,
+    task_detail_payload,
     task_list_items,
 )
 from core.api import OrgScopedViewMixin
@@ -111,8 +112,10 @@ class TaskViewSet(OrgScopedViewMixin, mixins.ListModelMixin, viewsets.GenericVie
         return self.get_paginated_response(self.paginator.paginate_rows(fetch, count_all, request, view=self))
 
     def _answer(self, task):
-        """``task`` as the services return it: re-read after commit with its assignments."""
-        return Response(TaskDetailSerializer(task, context={"request": self.request}).data)
+        """``task`` as the services return it (or the detail reads it), with its step, request and
+        assignments: ``TaskDetailSerializer``'s answer, built by ``task_detail_payload`` (the schema stays
+        the serializer's)."""
+        return Response(task_detail_payload(task, user=self.request.user))
 
     @extend_schema(responses={200: TaskDetailSerializer})
     def retrieve(self, request, pk=None):

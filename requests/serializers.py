@@ -1,6 +1,7 @@
+from django.utils import timezone
 from rest_framework import serializers
 
-from approvals.serializers import RequestTaskSerializer
+from approvals.serializers import RequestTaskSerializer, iso_datetime, request_task_items
 from requests.models import Attachment, Comment, Request
 
 
@@ -87,6 +88,65 @@ class RequestDetailSerializer(RequestListSerializer):
             "comments",
             "attachments",
         ]
+
+
+def request_detail_payload(obj: Request) -> dict:
+    """``RequestDetailSerializer(obj).data`` without building the serializer's fields (the nested
+    task, assignee, comment and attachment serializers' too) on every answer (issue 14: ~1.9 ms of
+    CPU per create + submit answer, ~0.05 ms this way). ``obj`` as ``selectors.request_get`` or
+    ``selectors.created_request_detail`` give it. Same keys, order and values, byte for byte once
+    rendered (requests/tests/test_serializers.py compares them); ``RequestDetailSerializer`` stays
+    the schema."""
+    zone = timezone.get_current_timezone()
+    submitted_at, completed_at = obj.submitted_at, obj.completed_at
+    return {
+        "id": str(obj.pk),
+        "reference": obj.reference,
+        "title": obj.title,
+        "status": str(obj.status),
+        "workflow": obj.definition.key,
+        "workflow_name": obj.definition.name,
+        "workflow_version": obj.workflow_version.number,
+        "requester": str(obj.requester_id),
+        "requester_email": obj.requester.email,
+        "current_stage": obj.current_stage,
+        "round": obj.round,
+        "created_at": iso_datetime(obj.created_at, zone),
+        "submitted_at": iso_datetime(submitted_at, zone) if submitted_at else None,
+        "completed_at": iso_datetime(completed_at, zone) if completed_at else None,
+        "overdue": bool(obj.overdue),
+        "escalation_level": obj.escalation_level,
+        "data": obj.data,
+        "department": obj.department_id,
+        "returned_from_stage": obj.returned_from_stage,
+        "updated_at": iso_datetime(obj.updated_at, zone),
+        "tasks": request_task_items(obj.tasks.all(), zone=zone, now=timezone.now()),
+        "comments": [
+            {
+                "id": str(c.pk),
+                "author": c.author_id,
+                "author_email": c.author.email,
+                "body": c.body,
+                "round": c.round,
+                "created_at": iso_datetime(c.created_at, zone),
+            }
+            for c in obj.comments.all()
+        ],
+        "attachments": [
+            {
+                "id": str(a.pk),
+                "name": a.name,
+                "size": a.size,
+                "content_type": a.content_type,
+                "sha256": a.sha256,
+                "uploaded_by": a.uploaded_by_id,
+                "uploaded_by_email": a.uploaded_by.email,
+                "created_at": iso_datetime(a.created_at, zone),
+                "download_url": f"/api/v1/requests/{a.request_id}/attachments/{a.id}/download/",
+            }
+            for a in obj.attachments.all()
+        ],
+    }
 
 
 class RequestCreateSerializer(serializers.Serializer):

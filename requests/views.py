@@ -34,6 +34,7 @@ from requests.serializers import (
     RequestUpdateSerializer,
     ResubmitSerializer,
     TimelineEntrySerializer,
+    request_detail_payload,
 )
 from workflows.selectors import published_version_for
 
@@ -56,7 +57,7 @@ class RequestViewSet(OrgScopedViewMixin, mixins.ListModelMixin, viewsets.Generic
 
     def _detail(self, request_id, status=200):
         obj = selectors.request_get(user=self.request.user, request_id=request_id)
-        return Response(RequestDetailSerializer(obj, context={"request": self.request}).data, status=status)
+        return Response(request_detail_payload(obj), status=status)
 
     @extend_schema(responses={200: RequestListSerializer(many=True)})
     def list(self, request, *args, **kwargs):
@@ -92,8 +93,7 @@ class RequestViewSet(OrgScopedViewMixin, mixins.ListModelMixin, viewsets.Generic
         s = RequestCreateSerializer(data=request.data)
         s.is_valid(raise_exception=True)
         obj = services.request_create(actor=request.user, **s.validated_data)
-        obj = selectors.created_request_detail(request=obj)
-        return Response(RequestDetailSerializer(obj, context={"request": self.request}).data, status=201)
+        return Response(request_detail_payload(selectors.created_request_detail(request=obj)), status=201)
 
     @extend_schema(request=RequestUpdateSerializer, responses={200: RequestDetailSerializer})
     def partial_update(self, request, pk=None):
