@@ -9,6 +9,7 @@ Server errors release the key so the client can retry.
 import functools
 import hashlib
 import json
+from contextlib import nullcontext
 
 from django.db import IntegrityError, transaction
 from rest_framework.response import Response
@@ -38,7 +39,10 @@ def idempotent(handler):
             raise ValidationFailed(details={HEADER: [f"At most {MAX_KEY_LENGTH} characters."]})
         fingerprint = _fingerprint(request)
         try:
-            with transaction.atomic():
+            # Outside a transaction the insert commits on its own and a failed one leaves the
+            # connection usable: BEGIN/COMMIT around it were two statements and ~0.25 ms of CPU
+            # more per keyed request (issue 14). Inside one, the savepoint keeps it usable.
+            with transaction.atomic() if transaction.get_connection().in_atomic_block else nullcontext():
                 record = IdempotencyRecord.objects.create(
                     user=request.user, key=key, method=request.method, path=request.path[:512], fingerprint=fingerprint
                 )
