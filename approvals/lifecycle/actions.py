@@ -102,14 +102,14 @@ def _record_decision(
 ) -> None:
     """Settle the task when ``settle`` says so, audit the decision, move the request on.
 
-    ``batch``: writes of the caller not sent yet; the task's update joins them, and they are sent
-    before the request moves on (whatever it reads after that sees them)."""
+    ``batch``: writes of the caller not sent yet; the task's update joins them. The engine sends
+    them before any read that could see them, else with the next stage's rows (issue 14: the
+    decision's own round trip less when nothing in between reads it)."""
     action, reason = settle
     before = task.status
     batch = WriteBatch() if batch is None else batch
     if action is not None:
         engine.settle_task(task, action, reason, request=request, batch=batch)
-    batch.execute()
     outbox.emit(
         _DECIDED_EVENT[value](
             task,
@@ -127,7 +127,9 @@ def _record_decision(
         )
     )
     if action is not None:
-        engine.after_task_settled(request, task, outbox, comment=comment)
+        engine.after_task_settled(request, task, outbox, comment=comment, batch=batch)
+    else:
+        outbox.defer(batch)
 
 
 def do_decide(

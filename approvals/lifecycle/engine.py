@@ -164,20 +164,29 @@ def _activate_step(request: Request, plan: routing.StepPlan, outbox: ev.Outbox, 
     return task
 
 
-def activate_from(request: Request, *, stage: int, outbox: ev.Outbox, unsaved: tuple[str, ...] = ()) -> int | None:
+def activate_from(
+    request: Request,
+    *,
+    stage: int,
+    outbox: ev.Outbox,
+    unsaved: tuple[str, ...] = (),
+    batch: WriteBatch | None = None,
+) -> int | None:
     """Activate the first stage >= ``stage`` with a step that applies; approve the request if none.
 
     Returns the activated stage (or None when the request was approved). Stages passed over
     and steps whose condition is false get a ``skipped`` task in the current round. ``unsaved``:
     fields of the request the caller changed and left to be saved here, with the request's new
-    stage (in the same statement) or before the request is approved.
+    stage (in the same statement) or before the request is approved. ``batch``: writes of the
+    caller not sent yet (a decision and its task's settlement), sent with the stage's rows.
     """
     version = request.workflow_version
     requester = request.requester
     # The stage's tasks, their assignments and the request's new stage go in one statement
-    # (issue 14); nothing read in between depends on them (standing_deciders reads earlier stages'
-    # approved tasks, and the batch is sent before it anyway).
-    batch = WriteBatch()
+    # (issue 14), with the caller's pending writes; nothing read in between depends on them
+    # (routing reads people and delegations; standing_deciders reads earlier stages' approved
+    # tasks, and the batch is sent before it).
+    batch = WriteBatch() if batch is None else batch
     for number, steps in sorted(routing.stages_of(version).items()):
         if number < stage:
             continue
@@ -207,7 +216,7 @@ def activate_from(request: Request, *, stage: int, outbox: ev.Outbox, unsaved: t
         return number
     if unsaved:
         batch.update(request, [*unsaved, "updated_at"])
-    batch.execute()
+    outbox.defer(batch)  # closing below reads nothing they write
     # Only one stage has pending tasks at a time, and a request gets here when none of it is
     # pending (after_task_settled) or before it has any (submit, resubmit in a new round).
     close_request(request, "approve", outbox, none_open=True)
@@ -327,19 +336,29 @@ def settle_task(
         batch.update(task, fields)
 
 
-def after_task_settled(request: Request, task: ApprovalTask, outbox: ev.Outbox, *, comment: str = "") -> None:
-    """Move the request on once ``task`` has settled (the request row is locked by the caller)."""
+def after_task_settled(
+    request: Request, task: ApprovalTask, outbox: ev.Outbox, *, comment: str = "", batch: WriteBatch | None = None
+) -> None:
+    """Move the request on once ``task`` has settled (the request row is locked by the caller).
+
+    ``batch``: the caller's writes not sent yet (the task's settlement): sent before the reads of
+    the task's stage and request, else with the next stage's rows (``activate_from``)."""
+    batch = WriteBatch() if batch is None else batch
     if task.status == TaskStatus.REJECTED:
+        batch.execute()  # closing reads the request's open tasks
         if task.outcome_reason == "changes_requested" or task.step.on_reject == OnReject.RETURN_TO_REQUESTER:
             close_request(request, "request_changes", outbox, comment=comment, returned_from_stage=task.stage)
         else:
             close_request(request, "reject", outbox, comment=comment)
         return
     # A stage of one step has one task per round, this one: nothing else can be open in it.
-    open_in_stage = len(routing.stages_of(request.workflow_version).get(task.stage, ())) > 1 and (
-        ApprovalTask.objects.filter(
+    open_in_stage = False
+    if len(routing.stages_of(request.workflow_version).get(task.stage, ())) > 1:
+        batch.execute()
+        open_in_stage = ApprovalTask.objects.filter(
             request=request, round=request.round, stage=task.stage, status=TaskStatus.PENDING
         ).exists()
-    )
-    if not open_in_stage:
-        activate_from(request, stage=task.stage + 1, outbox=outbox)
+    if open_in_stage:
+        outbox.defer(batch)
+    else:
+        activate_from(request, stage=task.stage + 1, outbox=outbox, batch=batch)
