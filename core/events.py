@@ -213,6 +213,10 @@ def send_now(messages: list[tuple[str, dict]]) -> None:
     if isinstance(layer, InMemoryChannelLayer):
         # Its queues belong to the serving process's event loop: async_to_sync runs there.
         async_to_sync(send_all)()
+    elif getattr(layer, "group_send_blocking", None) and layer.group_send_blocking(
+        messages, timeout=PUSH_TIMEOUT_SECONDS
+    ):
+        return  # the production layer sent them from this thread (core/channel_layer.py, issue 14)
     else:
         # A network layer keeps a connection pool per event loop. From sync code with no loop
         # (WSGI workers, Celery, commands) async_to_sync would make a new loop, and so a new Redis

@@ -85,3 +85,39 @@ def test_the_scripted_group_send_respects_capacity(settings):
 
     prefix = _layer(RedisChannelLayer, settings).prefix
     assert asyncio.run(run()) == [{"type": "x.y", "n": 0}, {"type": "x.y", "n": 1}]
+
+
+def test_the_blocking_group_send_delivers_as_the_async_one(settings):
+    """``group_send_blocking`` (the after-commit pushes, issue 14): the same script from the calling
+    thread, one message or several (a pipeline), reaching every member of each group."""
+    stock = _layer(RedisChannelLayer, settings)
+    scripted = BlockingPoolRedisChannelLayer(hosts=stock.hosts, prefix=stock.prefix)
+
+    async def members(receiver):
+        names = {g: await receiver.new_channel() for g in ("user.a", "user.b")}
+        for group, name in names.items():
+            await receiver.group_add(group, name)
+        return names
+
+    async def drain(receiver, names, counts):
+        got = {g: [await receiver.receive(names[g]) for _ in range(counts[g])] for g in names}
+        await receiver.flush()
+        return got
+
+    receiver = RedisChannelLayer(hosts=stock.hosts, prefix=stock.prefix)
+    names = asyncio.run(members(receiver))
+    assert scripted.group_send_blocking([("user.a", {"type": "x.y", "n": 1})], timeout=5)
+    sent = [("user.a", {"type": "x.y", "n": 2}), ("user.b", {"type": "x.y", "title": "é"})]
+    assert scripted.group_send_blocking(sent, timeout=5)
+    got = asyncio.run(drain(receiver, names, {"user.a": 2, "user.b": 1}))
+    assert got == {
+        "user.a": [{"type": "x.y", "n": 1}, {"type": "x.y", "n": 2}],
+        "user.b": [{"type": "x.y", "title": "é"}],
+    }
+
+
+def test_the_blocking_group_send_declines_what_the_script_does_not_reproduce(settings):
+    layer = _layer(BlockingPoolRedisChannelLayer, settings, channel_capacity={"user.*": 5})
+    assert not layer._scripted()
+    assert layer.group_send_blocking([("user.a", {"type": "x.y"})], timeout=5) is False
+    assert layer._blocking_script is None  # nothing connected, nothing sent

@@ -45,19 +45,36 @@ def _receive(layer, channel, count: int) -> list:
     return async_to_sync(collect)()
 
 
-def test_pushes_leave_after_commit_in_one_batch_on_one_long_lived_loop(layer):
-    channel = async_to_sync(layer.new_channel)()
-    async_to_sync(layer.group_add)("events-test", channel)
-
+def _two_transitions(group):
     def transition(n):
         with transaction.atomic():
-            events.push_many([("events-test", {"type": "x.y", "n": n}), ("events-test", {"type": "x.y", "n": n + 1})])
+            events.push_many([(group, {"type": "x.y", "n": n}), (group, {"type": "x.y", "n": n + 1})])
 
     _in_plain_thread(lambda: transition(1))
-    loop = events._loop
     _in_plain_thread(lambda: transition(3))
-    assert events._loop is loop and loop.is_running()  # reused: no new loop (and Redis connection) per push
+
+
+def test_pushes_leave_after_commit_in_one_batch_from_the_committing_thread(layer, monkeypatch):
+    """The production layer sends from the committing thread (issue 14): no event loop is started."""
+    channel = async_to_sync(layer.new_channel)()
+    async_to_sync(layer.group_add)("events-test", channel)
+    monkeypatch.setattr(events, "_push_loop", lambda: pytest.fail("the production layer needs no event loop"))
+    _two_transitions("events-test")
     assert sorted(_receive(layer, channel, 4)) == [1, 2, 3, 4]
+
+
+def test_another_network_layer_pushes_on_one_long_lived_loop(redis_layer, settings):
+    settings.CHANNEL_LAYERS = {
+        "default": {**redis_layer["default"], "BACKEND": "channels_redis.core.RedisChannelLayer"}
+    }
+    layer = get_channel_layer()
+    channel = async_to_sync(layer.new_channel)()
+    async_to_sync(layer.group_add)("events-loop", channel)
+    _in_plain_thread(lambda: events.push_to_group("events-loop", {"type": "x.y", "n": 1}))
+    loop = events._loop
+    _two_transitions("events-loop")
+    assert events._loop is loop and loop.is_running()  # reused: no new loop (and Redis connection) per push
+    assert sorted(_receive(layer, channel, 5)) == [1, 1, 2, 3, 4]
 
 
 def test_a_rolled_back_transaction_pushes_nothing(layer):
