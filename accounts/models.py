@@ -1,6 +1,7 @@
 from django.contrib.auth.models import AbstractBaseUser, BaseUserManager, PermissionsMixin
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
+from django.db.models.functions import Upper
 from django.utils import timezone
 
 from accounts.catalog import ALL_CODES
@@ -85,7 +86,13 @@ class User(AbstractBaseUser, PermissionsMixin, UUIDModel):
 
     class Meta:
         ordering = ["email"]
-        indexes = [models.Index(fields=["organization", "is_active"])]
+        indexes = [
+            models.Index(fields=["organization", "is_active"]),
+            # e-mail lookups are case-insensitive (``email__iexact``: UPPER(email) = UPPER(%s)): sign-in,
+            # invitations, and routing to a step's named user on every stage activation, which scanned
+            # the organization's users without it (issue 14)
+            models.Index(Upper("email"), name="accounts_user_email_upper"),
+        ]
 
     def __str__(self) -> str:
         return self.email
