@@ -242,9 +242,15 @@ def test_deleted_row_with_later_rows_renumbered_is_detected(org):
     target = org_rows(org)[3]
     with triggers_disabled():
         raw("DELETE FROM auditlogs_auditlog WHERE id = %s", [target.pk])
+        # in two steps: (chain, sequence) is unique row by row, and one UPDATE of them all could
+        # meet its rows in any order (row 6 moved to 5 before 5 moved to 4)
         raw(
-            "UPDATE auditlogs_auditlog SET sequence = sequence - 1 WHERE chain = %s AND sequence > %s",
+            "UPDATE auditlogs_auditlog SET sequence = sequence + 1000000 WHERE chain = %s AND sequence > %s",
             [str(org.pk), target.sequence],
+        )
+        raw(
+            "UPDATE auditlogs_auditlog SET sequence = sequence - 1000001 WHERE chain = %s AND sequence > 1000000",
+            [str(org.pk)],
         )
     result = verify_chain(organization=org)
     assert (result["ok"], result["first_bad"]) == (False, target.sequence)
