@@ -17,6 +17,13 @@ bind = os.environ.get("WEB_BIND", f"0.0.0.0:{os.environ.get('PORT', '8000')}")
 workers = int(os.environ.get("WEB_CONCURRENCY", multiprocessing.cpu_count()))
 worker_class = os.environ.get("WEB_WORKER_CLASS", "gthread")
 threads = int(os.environ.get("WEB_THREADS", "4"))
+# At most twice as many connections per worker as it has threads (in flight and kept alive): a
+# kept-alive connection stays with the worker that accepted it, and a worker is bound to one core
+# by its GIL, so connections must spread over the workers. With gunicorn's 1,000 one worker took
+# all 16 of a load generator's connections and left the other core idle (docs/benchmarks.md,
+# issue 14). A worker at its cap stops accepting and closes the connections it would keep alive
+# beyond its threads, so a waiting client is taken as soon as a request ends.
+worker_connections = int(os.environ.get("WEB_WORKER_CONNECTIONS", 2 * threads))
 timeout = int(os.environ.get("WEB_TIMEOUT", "30"))
 graceful_timeout = 20
 keepalive = 5
