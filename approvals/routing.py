@@ -150,22 +150,18 @@ def _user_and_delegate(users, *, organization_id, at, definition_id):
     )
 
 
-_USER_BY_ID = CompiledQuery(
-    lambda organization_id, pk, at, definition_id: _user_and_delegate(
-        User.objects.for_organization(organization_id).filter(is_active=True, pk=pk),
-        organization_id=organization_id,
-        at=at,
-        definition_id=definition_id,
-    )
-)
-_USER_BY_EMAIL = CompiledQuery(
-    lambda organization_id, email, at, definition_id: _user_and_delegate(
-        User.objects.for_organization(organization_id).filter(is_active=True, email__iexact=email),
-        organization_id=organization_id,
-        at=at,
-        definition_id=definition_id,
-    )
-)
+def _named_user(lookup: str) -> CompiledQuery:
+    """The organization's active user whose ``lookup`` is ``value``, with their delegate in force."""
+
+    def build(organization_id, value, at, definition_id):
+        users = User.objects.for_organization(organization_id).filter(is_active=True, **{lookup: value})
+        return _user_and_delegate(users, organization_id=organization_id, at=at, definition_id=definition_id)
+
+    return CompiledQuery(build)
+
+
+_USER_BY_ID = _named_user("pk")
+_USER_BY_EMAIL = _named_user("email__iexact")
 _ROLE_USERS = CompiledQuery(
     lambda organization_id, slug: users_with_role(organization=organization_id, slug=slug).order_by("email")
 )
@@ -190,7 +186,7 @@ def _user_by_ref(organization, ref, *, definition_id, at) -> tuple[User | None, 
         return None, None
     values = {"organization_id": organization.pk, "at": at, "definition_id": definition_id}
     pk = parse_uuid(ref)
-    found = _USER_BY_ID.fetch(pk=pk, **values) if pk else _USER_BY_EMAIL.fetch(email=str(ref).strip(), **values)
+    found = _USER_BY_ID.fetch(value=pk, **values) if pk else _USER_BY_EMAIL.fetch(value=str(ref).strip(), **values)
     if not found:
         return None, None
     user = next(u for u in found if u.routing_named)

@@ -83,6 +83,28 @@ def stop(*procs: subprocess.Popen, timeout: float = 10) -> None:
             proc.wait()
 
 
+@contextlib.contextmanager
+def gunicorn_server(metrics_dir: Path, **env):
+    """gunicorn as the Procfile runs it (config/gunicorn.conf.py) on a free port, its workers'
+    metrics in ``metrics_dir`` (open, no token); yields its base URL, stops it on the way out."""
+    port = free_port()
+    web = start_server(
+        GUNICORN_ARGV,
+        server_env(WEB_BIND=f"127.0.0.1:{port}", PROMETHEUS_MULTIPROC_DIR=metrics_dir, METRICS_TOKEN="", **env),
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        wait_http(f"{base}/health/live/", proc=web)
+        yield base
+    finally:
+        stop(web, timeout=20)
+
+
+def metric_writers(metrics_dir: Path) -> set[str]:
+    """The processes (pids) that wrote counters into a multiprocess metrics directory."""
+    return {path.stem.rsplit("_", 1)[-1] for path in metrics_dir.glob("counter_*.db")}
+
+
 def celery_worker(tmp_path: Path, *, pool: tuple[str, ...] = ("-P", "solo"), **env) -> subprocess.Popen:
     """A Celery worker on the test session's broker and database (``notifications.tests.worker_settings``:
     e-mails written as files in ``tmp_path``); its log, stdout and stderr together, is ``proc.stdout``."""

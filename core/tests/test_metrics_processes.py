@@ -8,7 +8,7 @@ import pytest
 from django.conf import settings
 
 from core.tests.metrics_support import parse, value
-from core.tests.servers import GUNICORN_ARGV, celery_worker, free_port, server_env, start_server, stop, wait_http
+from core.tests.servers import celery_worker, free_port, gunicorn_server, metric_writers, stop
 from notifications.tasks import send_email_delivery
 from notifications.tests.conftest import celery_broker
 
@@ -16,30 +16,17 @@ pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
 
 
 def test_gunicorn_workers_are_merged_into_one_scrape(tmp_path):
-    port = free_port()
-    env = server_env(
-        WEB_BIND=f"127.0.0.1:{port}",
-        WEB_CONCURRENCY=2,
-        WEB_THREADS=1,
-        PROMETHEUS_MULTIPROC_DIR=tmp_path,
-        METRICS_TOKEN="",
-    )
-    web = start_server(GUNICORN_ARGV, env)
-    base = f"http://127.0.0.1:{port}"
-    try:
-        wait_http(f"{base}/health/live/", proc=web)
+    with gunicorn_server(tmp_path, WEB_CONCURRENCY=2, WEB_THREADS=1) as base:
         first = parse(httpx.get(f"{base}/metrics", timeout=10).text)
         for _ in range(30):  # a new connection each: the two workers share them
             assert httpx.get(f"{base}/health/live/", timeout=10).status_code == 200
         samples = parse(httpx.get(f"{base}/metrics", timeout=10).text)
         forwarded = httpx.get(f"{base}/metrics", headers={"X-Forwarded-For": "203.0.113.9"}, timeout=10)
-    finally:
-        stop(web, timeout=20)
     route = {"route": "/health/live/", "method": "GET", "status": "200"}
     assert value(samples, "http_requests_total", **route) - value(first, "http_requests_total", **route) == 30
     assert value(samples, "requests", state="pending") == 0  # database gauges in the same scrape
     assert forwarded.status_code == 403
-    writers = {path.name.rsplit("_", 1)[-1] for path in tmp_path.glob("counter_*.db")}
+    writers = metric_writers(tmp_path)
     assert len(writers) >= 2, f"one process answered everything: {sorted(writers)}"
 
 
